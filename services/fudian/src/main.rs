@@ -1,2 +1,35 @@
-//! placeholder
-fn main() {}
+//! The `fudian` binary: one executable for every way of running the suite.
+//!
+//! - `fudian up` (the default): every service in one process;
+//! - `fudian serve <service>`: one service, for production;
+//! - `fudian grid ...`: load, check, trace, generate and benchmark grid packages;
+//! - `fudian sim ...`: publish realistic field traffic for a grid package.
+//!
+//! It parses the command line and hands over to the modules; no logic lives here.
+
+mod grid_cli;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "fudian", version, about = "复电: outage dispatch and customer notification")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with grid packages: check, trace, generate, bench.
+    Grid(grid_cli::GridArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Grid(args)) => grid_cli::run(args),
+        None => {
+            anyhow::bail!("`fudian up` is not built yet")
+        }
+    }
+}
