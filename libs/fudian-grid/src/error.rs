@@ -24,6 +24,10 @@ pub enum GridError {
     UnknownBus(String),
     #[error("element {0} is not a switch")]
     NotASwitch(String),
+    #[error("inconsistent grid parts: {0}")]
+    InconsistentParts(String),
+    #[error("non-finite coordinate in {layer} {index}")]
+    BadCoordinate { layer: &'static str, index: usize },
 }
 
 /// Where in a package a problem was found.
@@ -49,7 +53,10 @@ impl fmt::Display for PackageProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
             Location::File => write!(f, "{}: {}", self.file, self.message),
-            Location::Feature { index, id: Some(id) } => {
+            Location::Feature {
+                index,
+                id: Some(id),
+            } => {
                 write!(f, "{} feature #{index} ({id}): {}", self.file, self.message)
             }
             Location::Feature { index, id: None } => {

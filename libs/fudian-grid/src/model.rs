@@ -3,6 +3,12 @@
 
 use std::collections::HashMap;
 
+use crate::error::GridError;
+use crate::spatial::{SpatialIndex, SpatialInput};
+
+/// Id lookups: string keys with a fast non-cryptographic hash (ids are not adversarial).
+pub type IdMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 /// A WGS84 longitude/latitude pair, in that order.
 pub type LonLat = [f64; 2];
 
@@ -254,36 +260,71 @@ pub struct Grid {
     pub customers: Vec<Customer>,
     pub cells: Vec<Cell>,
     pub crews: Vec<Crew>,
-    elements: HashMap<Box<str>, ElementRef>,
-    customer_index: HashMap<Box<str>, u32>,
-    cell_index: HashMap<Box<str>, u32>,
-    crew_index: HashMap<Box<str>, u32>,
+    elements: IdMap<ElementRef>,
+    customer_index: IdMap<u32>,
+    cell_index: IdMap<u32>,
+    crew_index: IdMap<u32>,
     public_transformers: Vec<bool>,
-    spatial: crate::spatial::SpatialIndex,
+    spatial: SpatialIndex,
 }
 
 impl Grid {
     /// Assembles a grid from parts whose indices are already consistent (the loader's job,
-    /// or a test's). Later duplicates of an id shadow earlier ones in the lookups.
-    pub fn from_parts(parts: GridParts) -> Self {
-        let GridParts { buses, sources, branches, customers, cells, crews } = parts;
-        let mut elements =
-            HashMap::with_capacity(buses.len() + sources.len() + branches.len());
-        for (i, bus) in buses.iter().enumerate() {
-            elements.insert(bus.id.clone(), ElementRef::Bus(index(i)));
-        }
-        for (i, source) in sources.iter().enumerate() {
-            elements.insert(source.id.clone(), ElementRef::Source(index(i)));
-        }
-        for (i, branch) in branches.iter().enumerate() {
-            elements.insert(branch.id.clone(), ElementRef::Branch(index(i)));
-        }
-        let customer_index = id_map(customers.iter().map(|c| &c.id));
-        let cell_index = id_map(cells.iter().map(|c| &c.id));
-        let crew_index = id_map(crews.iter().map(|c| &c.id));
-        let public_transformers = find_public_transformers(&buses, &branches, &customers);
-        let spatial = crate::spatial_input::build(&buses, &branches, &customers, &cells, &crews);
-        Self {
+    /// or a test's) and builds its spatial index. Later duplicates of an id shadow earlier
+    /// ones in the lookups.
+    pub fn from_parts(parts: GridParts) -> Result<Self, GridError> {
+        Self::assemble(parts, None)
+    }
+
+    /// [`Grid::from_parts`] reusing a customer id map the caller already built. The spatial
+    /// index is bulk-loaded on a second thread while the id maps are built.
+    pub(crate) fn assemble(
+        parts: GridParts,
+        customer_index: Option<IdMap<u32>>,
+    ) -> Result<Self, GridError> {
+        check_indices(&parts)?;
+        let GridParts {
+            buses,
+            sources,
+            branches,
+            customers,
+            cells,
+            crews,
+        } = parts;
+        let spatial_input = SpatialInput {
+            buses: buses.iter().map(|b| b.position).collect(),
+            lines: branches
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.geometry.len() >= 2)
+                .map(|(i, b)| (index(i), b.geometry.to_vec()))
+                .collect(),
+            customers: customers.iter().map(|c| c.position).collect(),
+            cells: cells.iter().map(|c| c.geometry.clone()).collect(),
+            crews: crews.iter().map(|c| c.position).collect(),
+        };
+        let (spatial, maps) = std::thread::scope(|scope| {
+            let spatial = scope.spawn(|| SpatialIndex::build(spatial_input));
+            let maps = Self::id_maps(
+                &buses,
+                &sources,
+                &branches,
+                &customers,
+                &cells,
+                &crews,
+                customer_index,
+            );
+            let spatial = spatial
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (spatial, maps)
+        });
+        let spatial = spatial.map_err(|e| GridError::BadCoordinate {
+            layer: e.layer,
+            index: e.index,
+        })?;
+        let (elements, customer_index, cell_index, crew_index, public_transformers) = maps;
+        Ok(Self {
             buses,
             sources,
             branches,
@@ -296,7 +337,53 @@ impl Grid {
             crew_index,
             public_transformers,
             spatial,
+        })
+    }
+
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private tuple of the maps built together"
+    )]
+    fn id_maps(
+        buses: &[Bus],
+        sources: &[Source],
+        branches: &[Branch],
+        customers: &[Customer],
+        cells: &[Cell],
+        crews: &[Crew],
+        customer_index: Option<IdMap<u32>>,
+    ) -> (
+        IdMap<ElementRef>,
+        IdMap<u32>,
+        IdMap<u32>,
+        IdMap<u32>,
+        Vec<bool>,
+    ) {
+        let mut elements = IdMap::with_capacity_and_hasher(
+            buses.len() + sources.len() + branches.len(),
+            Default::default(),
+        );
+        for (i, bus) in buses.iter().enumerate() {
+            elements.insert(bus.id.clone(), ElementRef::Bus(index(i)));
         }
+        for (i, source) in sources.iter().enumerate() {
+            elements.insert(source.id.clone(), ElementRef::Source(index(i)));
+        }
+        for (i, branch) in branches.iter().enumerate() {
+            elements.insert(branch.id.clone(), ElementRef::Branch(index(i)));
+        }
+        let customer_index =
+            customer_index.unwrap_or_else(|| id_map(customers.iter().map(|c| &c.id)));
+        let cell_index = id_map(cells.iter().map(|c| &c.id));
+        let crew_index = id_map(crews.iter().map(|c| &c.id));
+        let public_transformers = find_public_transformers(buses, branches, customers);
+        (
+            elements,
+            customer_index,
+            cell_index,
+            crew_index,
+            public_transformers,
+        )
     }
 
     pub fn element(&self, id: &str) -> Option<ElementRef> {
@@ -350,8 +437,10 @@ impl Grid {
 
     /// Customer ids of customer indices, sorted (the shape references use).
     pub fn customer_ids(&self, customers: &[u32]) -> Vec<String> {
-        let mut ids: Vec<String> =
-            customers.iter().map(|&c| self.customer(c).id.to_string()).collect();
+        let mut ids: Vec<String> = customers
+            .iter()
+            .map(|&c| self.customer(c).id.to_string())
+            .collect();
         ids.sort_unstable();
         ids
     }
@@ -359,18 +448,51 @@ impl Grid {
     /// Whether transformer `branch` is a public distribution transformer (台区): its
     /// low-voltage side is below 1 kV and customers hang below it.
     pub fn is_public_transformer(&self, branch: u32) -> bool {
-        self.public_transformers.get(branch as usize).copied().unwrap_or(false)
+        self.public_transformers
+            .get(branch as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     pub fn public_transformer_count(&self) -> usize {
         self.public_transformers.iter().filter(|&&p| p).count()
     }
 
-    /// The R-tree indexes over buses, lines, customers, cells and crews (indices into the
-    /// vectors of this grid).
-    pub fn spatial(&self) -> &crate::spatial::SpatialIndex {
+    /// The R-tree indexes over buses, line routes, customers, cells and crews; every index
+    /// it answers is a position in this grid's vectors (line hits carry branch indices).
+    pub fn spatial(&self) -> &SpatialIndex {
         &self.spatial
     }
+}
+
+/// Refuses parts whose indices point outside their vectors, so every later lookup is safe.
+fn check_indices(parts: &GridParts) -> Result<(), GridError> {
+    let buses = parts.buses.len();
+    let bad = |what: String| Err(GridError::InconsistentParts(what));
+    if let Some(s) = parts.sources.iter().find(|s| s.bus as usize >= buses) {
+        return bad(format!("source {} names bus index {}", s.id, s.bus));
+    }
+    if let Some(b) = parts
+        .branches
+        .iter()
+        .find(|b| b.from_bus as usize >= buses || b.to_bus as usize >= buses)
+    {
+        return bad(format!(
+            "branch {} names bus indices {} and {}",
+            b.id, b.from_bus, b.to_bus
+        ));
+    }
+    if let Some(c) = parts.customers.iter().find(|c| c.bus as usize >= buses) {
+        return bad(format!("customer {} names bus index {}", c.id, c.bus));
+    }
+    if let Some(c) = parts
+        .crews
+        .iter()
+        .find(|c| c.home_cell as usize >= parts.cells.len())
+    {
+        return bad(format!("crew {} names cell index {}", c.id, c.home_cell));
+    }
+    Ok(())
 }
 
 /// A `usize` position as a `u32` index; packages stay far below 4 billion elements.
@@ -378,8 +500,8 @@ pub(crate) fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn id_map<'a>(ids: impl Iterator<Item = &'a Box<str>>) -> HashMap<Box<str>, u32> {
-    let mut map = HashMap::with_capacity(ids.size_hint().0);
+fn id_map<'a>(ids: impl Iterator<Item = &'a Box<str>>) -> IdMap<u32> {
+    let mut map = IdMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
     for (i, id) in ids.enumerate() {
         map.insert(id.clone(), index(i));
     }
@@ -392,7 +514,11 @@ const LOW_VOLTAGE_KV: f64 = 1.0;
 
 /// Marks transformers whose LV side is low voltage and has customers below it, walking from
 /// the LV bus through lines and switches (any state) but not through other transformers.
-fn find_public_transformers(buses: &[Bus], branches: &[Branch], customers: &[Customer]) -> Vec<bool> {
+fn find_public_transformers(
+    buses: &[Bus],
+    branches: &[Branch],
+    customers: &[Customer],
+) -> Vec<bool> {
     let mut public = vec![false; branches.len()];
     let mut has_customers = vec![false; buses.len()];
     for customer in customers {
@@ -441,4 +567,52 @@ fn find_public_transformers(buses: &[Bus], branches: &[Branch], customers: &[Cus
         public[i] = region_has_customers[region_of[lv] as usize];
     }
     public
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_across_midnight_covers_the_small_hours_but_not_noon() {
+        let shift = Shift::parse("20:00-08:00").unwrap();
+        assert!(shift.crosses_midnight());
+        assert!(shift.covers(2 * 60));
+        assert!(!shift.covers(12 * 60));
+    }
+
+    #[test]
+    fn malformed_shifts_are_refused() {
+        for text in ["8-20", "08:00", "24:00-08:00", "08:60-09:00", "08:00-9:00"] {
+            assert_eq!(Shift::parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn parts_naming_a_missing_bus_are_refused() {
+        let parts = GridParts {
+            sources: vec![Source {
+                id: "SRC".into(),
+                bus: 3,
+                name: None,
+                position: [118.0, 37.0],
+            }],
+            ..GridParts::default()
+        };
+        let error = Grid::from_parts(parts).unwrap_err();
+        assert!(
+            error.to_string().contains("source SRC names bus index 3"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_breakers_reclosers_and_fuses_are_protective() {
+        let protective: Vec<&str> = SwitchDevice::ALL
+            .into_iter()
+            .filter(|d| d.is_protective())
+            .map(SwitchDevice::as_str)
+            .collect();
+        assert_eq!(protective, ["breaker", "recloser", "fuse"]);
+    }
 }
