@@ -7,12 +7,19 @@
 //!
 //! It parses the command line and hands over to the modules; no logic lives here.
 
+mod config;
 mod grid_cli;
+mod platform;
+mod up;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "fudian", version, about = "复电: outage dispatch and customer notification")]
+#[command(
+    name = "fudian",
+    version,
+    about = "复电: outage dispatch and customer notification"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -20,6 +27,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every service in one process (the default).
+    Up(up::UpArgs),
+    /// One service, for production.
+    Serve(up::ServeArgs),
     /// Work with grid packages: check, trace, generate, bench.
     Grid(grid_cli::GridArgs),
 }
@@ -28,8 +39,21 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Grid(args)) => grid_cli::run(args),
-        None => {
-            anyhow::bail!("`fudian up` is not built yet")
-        }
+        Some(Command::Serve(args)) => runtime()?.block_on(up::run(args.up, &[args.service])),
+        Some(Command::Up(args)) => runtime()?.block_on(up::run(args, &[up::ServiceName::Outage])),
+        None => runtime()?.block_on(up::run(
+            up::UpArgs {
+                grid: None,
+                config: None,
+                demo: false,
+            },
+            &[up::ServiceName::Outage],
+        )),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

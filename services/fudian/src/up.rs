@@ -1,0 +1,160 @@
+//! `fudian up` (every service in one process) and `fudian serve NAME` (one service):
+//! connect the platform, start the services, serve every API on one port, and on
+//! SIGINT/SIGTERM stop consuming, finish in-flight work, flush the outbox and close.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use axum::Router;
+use clap::{Args, ValueEnum};
+use fudian_bootstrap::health::{self, Readiness};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AppConfig;
+use crate::platform::{self, Platform};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Grid package directory (default: `grid` from configuration, else the embedded
+    /// sample grid).
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// A TOML configuration file layered over the embedded defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Also run the field simulator in-process, so incidents come and go by themselves.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// The services `fudian serve` can run on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceName {
+    /// 故障研判: switch states, incidents, affected customers.
+    Outage,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service to run.
+    pub service: ServiceName,
+    #[command(flatten)]
+    pub up: UpArgs,
+}
+
+/// Runs `services` in this process until a shutdown signal.
+pub async fn run(args: UpArgs, services: &[ServiceName]) -> anyhow::Result<()> {
+    let config = AppConfig::load(args.config.as_deref())?;
+    let telemetry = fudian_bootstrap::telemetry::init("fudian", &config.telemetry)?;
+    let result = run_with(&config, &args, services).await;
+    if let Err(error) = &result {
+        tracing::error!(error = format!("{error:#}"), "fudian stopped with an error");
+    }
+    telemetry.shutdown();
+    result
+}
+
+async fn run_with(
+    config: &AppConfig,
+    args: &UpArgs,
+    services: &[ServiceName],
+) -> anyhow::Result<()> {
+    let metrics = health::install_metrics()?;
+    let shutdown = fudian_bootstrap::shutdown::token_on_signal();
+    let grid_dir = platform::grid_dir(config, args.grid.as_deref())?;
+    let grid = platform::load_grid(&grid_dir)?;
+    let platform = platform::connect(config, grid).await?;
+
+    let tasks = TaskTracker::new();
+    let relay_shutdown = CancellationToken::new();
+    let relay = platform::outbox_relay(config, &platform);
+    {
+        let relay_shutdown = relay_shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = relay.run(relay_shutdown).await {
+                tracing::error!(%error, "outbox relay stopped");
+            }
+        });
+    }
+
+    let service_shutdown = shutdown.child_token();
+    let mut router = Router::new();
+    for service in services {
+        router = router
+            .merge(start_service(*service, config, &platform, &service_shutdown, &tasks).await?);
+    }
+    if args.demo {
+        tracing::warn!("--demo: the in-process simulator is not built yet; running without it");
+    }
+
+    let readiness = readiness(&platform);
+    let app = router
+        .merge(health::router(readiness, Some(metrics)))
+        .merge(grid_summary_router(&platform));
+    let addr = config.http_socket_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to listen on {addr} (FUDIAN_HTTP_ADDR)"))?;
+    tracing::info!(http.addr = %addr, services = ?services, "fudian is up");
+    let server_shutdown = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+        .await
+        .context("http server failed")?;
+
+    // Consumers stop and finish in-flight deliveries first, then the relay drains the
+    // outbox they filled, then the connections close.
+    service_shutdown.cancel();
+    relay_shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    platform.bus.close().await;
+    platform.store.close().await;
+    tracing::info!("fudian stopped cleanly");
+    Ok(())
+}
+
+async fn start_service(
+    service: ServiceName,
+    _config: &AppConfig,
+    _platform: &Platform,
+    _shutdown: &CancellationToken,
+    _tasks: &TaskTracker,
+) -> anyhow::Result<Router> {
+    match service {
+        ServiceName::Outage => {
+            tracing::warn!("the outage service is not wired yet");
+            Ok(Router::new())
+        }
+    }
+}
+
+fn readiness(platform: &Platform) -> Readiness {
+    let store = platform.store.clone();
+    Readiness::default().with_check("store", move || {
+        let store = store.clone();
+        async move { store.ping().await.map_err(|e| e.to_string()) }
+    })
+}
+
+/// `GET /v1/grid`: what the suite is running on.
+fn grid_summary_router(platform: &Platform) -> Router {
+    let grid = platform.grid.clone();
+    let summary = serde_json::json!({
+        "buses": grid.buses.len(),
+        "sources": grid.sources.len(),
+        "branches": grid.branches.len(),
+        "customers": grid.customers.len(),
+        "public_transformers": grid.public_transformer_count(),
+        "cells": grid.cells.len(),
+        "crews": grid.crews.len(),
+    });
+    Router::new().route(
+        "/v1/grid",
+        axum::routing::get(move || {
+            let summary = summary.clone();
+            async move { axum::Json(summary) }
+        }),
+    )
+}
