@@ -104,6 +104,7 @@ impl Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn postgres_urls_select_postgres() {
@@ -116,15 +117,20 @@ mod tests {
     #[test]
     fn sqlite_urls_name_a_data_directory() {
         let location = Location::parse("sqlite://./data/fudian").unwrap();
-        assert!(matches!(location, Location::SqliteDir(dir) if dir == PathBuf::from("./data/fudian")));
+        assert!(matches!(location, Location::SqliteDir(dir) if dir == Path::new("./data/fudian")));
         let location = Location::parse("sqlite:///var/lib/fudian").unwrap();
-        assert!(matches!(location, Location::SqliteDir(dir) if dir == PathBuf::from("/var/lib/fudian")));
+        assert!(
+            matches!(location, Location::SqliteDir(dir) if dir == Path::new("/var/lib/fudian"))
+        );
     }
 
     #[test]
     fn unknown_schemes_and_in_memory_sqlite_are_rejected_with_a_reason() {
         let error = Location::parse("mysql://localhost/db").unwrap_err();
-        assert!(error.to_string().contains("unknown scheme \"mysql\""), "{error}");
+        assert!(
+            error.to_string().contains("unknown scheme \"mysql\""),
+            "{error}"
+        );
         let error = Location::parse("sqlite::memory:").unwrap_err();
         assert!(error.to_string().contains("in-memory"), "{error}");
         let error = Location::parse("sqlite://").unwrap_err();

@@ -3,6 +3,7 @@
 
 use std::error::Error as StdError;
 
+use sqlx::error::DatabaseError;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::sqlite::SqliteError;
 
