@@ -10,6 +10,7 @@
 mod config;
 mod grid_cli;
 mod platform;
+mod sim_cli;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -33,12 +34,15 @@ enum Command {
     Serve(up::ServeArgs),
     /// Work with grid packages: check, trace, generate, bench.
     Grid(grid_cli::GridArgs),
+    /// Publish realistic field traffic for a grid package, and write its ground truth.
+    Sim(sim_cli::SimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Grid(args)) => grid_cli::run(args),
+        Some(Command::Sim(args)) => runtime()?.block_on(sim_cli::run(args)),
         Some(Command::Serve(args)) => runtime()?.block_on(up::run(args.up, &[args.service])),
         Some(Command::Up(args)) => runtime()?.block_on(up::run(args, &[up::ServiceName::Outage])),
         None => runtime()?.block_on(up::run(
