@@ -14,7 +14,9 @@ pub enum BusError {
     #[error("broker refused the operation: {0}")]
     Refused(String),
     /// A `mandatory` publish matched no queue.
-    #[error("message {message_id} to exchange {exchange} with routing key {routing_key} is unroutable")]
+    #[error(
+        "message {message_id} to exchange {exchange} with routing key {routing_key} is unroutable"
+    )]
     Unroutable {
         /// Exchange the message was published to.
         exchange: String,
