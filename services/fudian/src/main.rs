@@ -8,6 +8,7 @@
 //! It parses the command line and hands over to the modules; no logic lives here.
 
 mod config;
+mod demo;
 mod grid_cli;
 mod platform;
 mod sim_cli;

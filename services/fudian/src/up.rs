@@ -85,7 +85,11 @@ async fn run_with(
             .merge(start_service(*service, config, &platform, &service_shutdown, &tasks).await?);
     }
     if args.demo {
-        tracing::warn!("--demo: the in-process simulator is not built yet; running without it");
+        tasks.spawn(crate::demo::feed(
+            platform.bus.clone(),
+            platform.grid.clone(),
+            service_shutdown.clone(),
+        ));
     }
 
     let readiness = readiness(&platform);
