@@ -23,6 +23,9 @@ pub struct AppConfig {
     pub store: StoreConfig,
     pub outbox: OutboxConfig,
     pub telemetry: TelemetryConfig,
+    /// The outage service: queue, batch size, engine rules (see `fudian_outage::OutageConfig`).
+    #[serde(default)]
+    pub outage: fudian_outage::OutageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +68,9 @@ impl AppConfig {
         if self.outbox.workers == 0 || self.outbox.batch == 0 {
             bail!("outbox.workers and outbox.batch must be at least 1");
         }
+        self.outage
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if self.store.max_connections == 0 {
             bail!("store.max_connections must be at least 1");
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use fudian_bus::{Bus, ExchangeSpec, RabbitConfig, WireMessage};
+use fudian_bus::{Bus, BusError, ExchangeSpec, RabbitConfig, WireMessage};
 use fudian_grid::model::Grid;
 use fudian_store::{OutboxRelay, OutboxSink, RelayConfig, SinkError, Store, StoreConfig};
 
@@ -44,11 +44,46 @@ pub struct Platform {
 }
 
 /// Publishes outbox rows through the bus, with publisher confirms.
+///
+/// An event no queue is bound to yet (say `outage.detected` before any dispatch or notify
+/// service was ever deployed, or a meter ping with no head-end adapter) comes back
+/// unroutable because every publish is `mandatory`. Holding it in the outbox would stall
+/// every later row behind it forever, so it is counted and logged instead: once a consumer
+/// has declared its durable queue, its events wait there even while it is down.
 pub struct BusSink(pub Bus);
 
 impl OutboxSink for BusSink {
     async fn publish_batch(&self, messages: Vec<WireMessage>) -> Result<(), SinkError> {
-        self.0.publish_batch(messages).await.map_err(SinkError::new)
+        match self.0.publish_batch(messages.clone()).await {
+            Err(BusError::Unroutable { .. }) => {}
+            other => return other.map_err(SinkError::new),
+        }
+        // Some message had no queue: publish one by one (at-least-once allows the
+        // repeats) and let only the unroutable ones go.
+        for message in messages {
+            match self.0.publish(message).await {
+                Ok(()) => {}
+                Err(BusError::Unroutable {
+                    exchange,
+                    routing_key,
+                    ..
+                }) => {
+                    metrics::counter!(
+                        "fudian_outbox_unrouted_total",
+                        "exchange" => exchange.clone(),
+                        "routing_key" => routing_key.clone()
+                    )
+                    .increment(1);
+                    tracing::debug!(
+                        bus.exchange = %exchange,
+                        bus.routing_key = %routing_key,
+                        "no queue is bound for this event yet; dropped from the outbox"
+                    );
+                }
+                Err(error) => return Err(SinkError::new(error)),
+            }
+        }
+        Ok(())
     }
 }
 

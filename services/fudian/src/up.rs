@@ -66,17 +66,17 @@ async fn run_with(
     let grid = platform::load_grid(&grid_dir)?;
     let platform = platform::connect(config, grid).await?;
 
-    let tasks = TaskTracker::new();
     let relay_shutdown = CancellationToken::new();
     let relay = platform::outbox_relay(config, &platform);
-    {
+    let relay_task = {
         let relay_shutdown = relay_shutdown.clone();
-        tasks.spawn(async move {
+        tokio::spawn(async move {
             if let Err(error) = relay.run(relay_shutdown).await {
                 tracing::error!(%error, "outbox relay stopped");
             }
-        });
-    }
+        })
+    };
+    let tasks = TaskTracker::new();
 
     let service_shutdown = shutdown.child_token();
     let mut router = Router::new();
@@ -110,9 +110,12 @@ async fn run_with(
     // Consumers stop and finish in-flight deliveries first, then the relay drains the
     // outbox they filled, then the connections close.
     service_shutdown.cancel();
-    relay_shutdown.cancel();
     tasks.close();
     tasks.wait().await;
+    relay_shutdown.cancel();
+    if let Err(error) = relay_task.await {
+        tracing::error!(%error, "outbox relay task failed");
+    }
     platform.bus.close().await;
     platform.store.close().await;
     tracing::info!("fudian stopped cleanly");
@@ -121,15 +124,24 @@ async fn run_with(
 
 async fn start_service(
     service: ServiceName,
-    _config: &AppConfig,
-    _platform: &Platform,
-    _shutdown: &CancellationToken,
-    _tasks: &TaskTracker,
+    config: &AppConfig,
+    platform: &Platform,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> anyhow::Result<Router> {
     match service {
         ServiceName::Outage => {
-            tracing::warn!("the outage service is not wired yet");
-            Ok(Router::new())
+            let deps = fudian_outage::Deps {
+                bus: platform.bus.clone(),
+                store: platform.store.clone(),
+                grid: platform.grid.clone(),
+            };
+            let running = fudian_outage::start(config.outage.clone(), deps, shutdown.clone())
+                .await
+                .context("failed to start the outage service")?;
+            let service_tasks = running.tasks;
+            tasks.spawn(async move { service_tasks.wait().await });
+            Ok(running.router)
         }
     }
 }

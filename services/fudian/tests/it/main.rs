@@ -99,6 +99,8 @@ fn up_with_no_configuration_runs_embedded_on_the_sample_grid_and_stops_cleanly_o
     assert_eq!(status, 200);
     assert!(body.contains("\"customers\":147"), "{body}");
     assert_eq!(get(&format!("{}/healthz", running.base)).unwrap().0, 200);
+    let (status, body) = get(&format!("{}/v1/incidents", running.base)).unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"items":[]}"#));
     let (status, metrics) = get(&format!("{}/metrics", running.base)).unwrap();
     assert_eq!(status, 200, "{metrics}");
     let logs = stop(running);

@@ -1,0 +1,3 @@
+//! What the service does with each consumed message; one file per consumed stream.
+
+pub mod field;
