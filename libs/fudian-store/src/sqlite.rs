@@ -2,12 +2,12 @@
 //! directory, ATTACHed on every connection under the schema's name so the services'
 //! `schema.table` SQL reads the same on SQLite as on PostgreSQL.
 //!
-//! Known limit: in WAL mode SQLite commits a transaction that spans several attached
-//! files atomically per file, not across files, if the machine crashes in the middle of
-//! the commit (<https://www.sqlite.org/lang_attach.html>). A rollback or an error is
-//! still all-or-nothing. The inbox and outbox share `platform.db`, so that pair stays
-//! atomic; a service effect in its own schema file plus the inbox mark does not, on a
-//! crash during commit.
+//! Rollback-journal mode (TRUNCATE), not WAL: a service's transaction spans its own
+//! schema file and `platform.db` (inbox, outbox), and SQLite commits such a transaction
+//! atomically across attached files only with a rollback journal and its super-journal;
+//! in WAL mode a crash in the middle of the commit could keep one file's half
+//! (<https://www.sqlite.org/lang_attach.html>). The price is that readers wait for a
+//! committing writer, which the busy timeout covers at the embedded store's scale.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,10 +45,10 @@ pub(crate) async fn connect(config: &StoreConfig, dir: &Path) -> Result<SqlitePo
     let options = SqliteConnectOptions::new()
         .filename(dir.join(MAIN_FILE))
         .create_if_missing(true)
-        // WAL: readers never block the writer; NORMAL sync is durable across process
-        // crashes and only risks the last commits on power loss.
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // See the module doc: a rollback journal keeps multi-file commits atomic; FULL
+        // syncs the super-journal so that holds across power loss too.
+        .journal_mode(SqliteJournalMode::Truncate)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(config.busy_timeout)
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
@@ -66,7 +66,7 @@ pub(crate) async fn connect(config: &StoreConfig, dir: &Path) -> Result<SqlitePo
                     connection
                         .execute(
                             format!(
-                                "PRAGMA {schema}.journal_mode = WAL; PRAGMA {schema}.synchronous = NORMAL;"
+                                "PRAGMA {schema}.journal_mode = TRUNCATE; PRAGMA {schema}.synchronous = FULL;"
                             )
                             .as_str(),
                         )

@@ -115,7 +115,7 @@ async fn sqlite_data_survives_closing_and_reopening_the_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_keeps_each_schema_in_its_own_file_in_wal_mode() {
+async fn sqlite_keeps_each_schema_in_its_own_file_with_a_rollback_journal() {
     run(Kind::Sqlite, async |t: &TestStore| {
         let dir = std::path::PathBuf::from(t.url.trim_start_matches("sqlite://"));
         for schema in fudian_store::SQLITE_SCHEMAS {
@@ -128,7 +128,7 @@ async fn sqlite_keeps_each_schema_in_its_own_file_in_wal_mode() {
         let mode: String = sqlx::query_scalar("PRAGMA platform.journal_mode")
             .fetch_one(pool)
             .await?;
-        assert_eq!(mode, "wal");
+        assert_eq!(mode, "truncate");
         Ok(())
     })
     .await;
