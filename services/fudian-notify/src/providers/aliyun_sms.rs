@@ -129,15 +129,7 @@ pub fn build_send_sms(
 }
 
 fn validate_phone_numbers(numbers: &[String]) -> Result<(), Error> {
-    if numbers.is_empty() {
-        return Err(Error::NoRecipients);
-    }
-    if numbers.len() > MAX_PHONE_NUMBERS {
-        return Err(Error::TooManyRecipients {
-            count: numbers.len(),
-            max: MAX_PHONE_NUMBERS,
-        });
-    }
+    super::check_recipient_count(numbers.len(), MAX_PHONE_NUMBERS)?;
     // Digits only: a comma inside one entry would silently add a recipient.
     for (index, number) in numbers.iter().enumerate() {
         if !(5..=20).contains(&number.len()) || !number.bytes().all(|byte| byte.is_ascii_digit()) {

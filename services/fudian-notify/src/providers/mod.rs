@@ -98,6 +98,18 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
         .map_err(|source| Error::MalformedJson { what, source })
 }
 
+/// One request carries at least one and at most `max` numbers (200 for Tencent, 1000 for
+/// Alibaba).
+pub(crate) fn check_recipient_count(count: usize, max: usize) -> Result<(), Error> {
+    if count == 0 {
+        return Err(Error::NoRecipients);
+    }
+    if count > max {
+        return Err(Error::TooManyRecipients { count, max });
+    }
+    Ok(())
+}
+
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

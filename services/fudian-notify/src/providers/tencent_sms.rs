@@ -118,15 +118,7 @@ pub fn build_send_sms(
 }
 
 fn validate_phone_numbers(numbers: &[String]) -> Result<(), Error> {
-    if numbers.is_empty() {
-        return Err(Error::NoRecipients);
-    }
-    if numbers.len() > MAX_PHONE_NUMBERS {
-        return Err(Error::TooManyRecipients {
-            count: numbers.len(),
-            max: MAX_PHONE_NUMBERS,
-        });
-    }
+    super::check_recipient_count(numbers.len(), MAX_PHONE_NUMBERS)?;
     // The error names the position, never the number: error messages end up in logs.
     for (index, number) in numbers.iter().enumerate() {
         let digits = number.strip_prefix('+').unwrap_or_default();
