@@ -11,22 +11,16 @@
 //! Run with `cargo bench -p fudian-bus`; `FUDIAN_BENCH_MESSAGES` and `FUDIAN_BENCH_RUNS`
 //! shrink or grow it, `FUDIAN_TEST_AMQP_URL` points it at another broker.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use fudian_bus::ceiling::{RawTopology, body, raw_publish_consume};
 use fudian_bus::{
     Bus, CancellationToken, Delivery, ExchangeSpec, QueueSpec, RabbitConfig, WireMessage,
 };
 use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 const IN_FLIGHT: usize = 1_000;
 const PREFETCH: u16 = 1_000;
@@ -39,138 +33,9 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A JSON body of exactly 300 bytes.
-fn body(i: usize) -> Vec<u8> {
-    let head = format!(
-        r#"{{"event_id":"{i:012}","type":"scada.switch.opened","switch":"SW-0042","feeder":"F-17","at":"2026-11-26T22:00:00Z","pad":""#
-    );
-    let mut json = head.into_bytes();
-    json.resize(298, b'x');
-    json.extend_from_slice(br#""}"#);
-    json
-}
-
 fn run_id() -> String {
     let id = uuid::Uuid::now_v7().simple().to_string();
     format!("bench-{}", &id[20..])
-}
-
-async fn raw(url: &str, total: usize, with_bus_topology: bool) -> anyhow::Result<f64> {
-    let queue = format!("{}.raw", run_id());
-    let publisher_connection = Connection::connect(url, ConnectionProperties::default()).await?;
-    let consumer_connection = Connection::connect(url, ConnectionProperties::default()).await?;
-    let publisher = publisher_connection.create_channel().await?;
-    let consumer_channel = consumer_connection.create_channel().await?;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    // Which part of the bus topology to apply: `arguments`, `exchange` or (default) both.
-    let part = std::env::var("FUDIAN_BENCH_TOPOLOGY").unwrap_or_default();
-    let (with_arguments, with_exchange) = (
-        with_bus_topology && part != "exchange",
-        with_bus_topology && part != "arguments",
-    );
-    if with_arguments {
-        // The queue arguments and the topic exchange of fudian-bus (topology.rs), to tell the
-        // broker's cost of that topology from the client cost of the bus.
-        arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(20));
-        for (key, value) in [
-            ("x-dead-letter-strategy", "at-least-once"),
-            ("x-overflow", "reject-publish"),
-            ("x-dead-letter-exchange", "amq.fanout"),
-        ] {
-            arguments.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
-        }
-    }
-    let exchange = if with_exchange { "amq.topic" } else { "" };
-    publisher
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            arguments,
-        )
-        .await?;
-    if !exchange.is_empty() {
-        publisher
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                queue.as_str().into(),
-                lapin::options::QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    consumer_channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await?;
-    let mut consumer = consumer_channel
-        .basic_consume(
-            queue.as_str().into(),
-            "bench".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-
-    let started = Instant::now();
-    let consuming = tokio::spawn(async move {
-        let mut received = 0;
-        while received < total {
-            let delivery = consumer.next().await.context("consumer ended")??;
-            received += 1;
-            if received % ACK_EVERY == 0 || received == total {
-                delivery.ack(BasicAckOptions { multiple: true }).await?;
-            }
-        }
-        anyhow::Ok(())
-    });
-    let properties = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2);
-    let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
-    for i in 0..total {
-        if in_flight.len() == IN_FLIGHT
-            && let Some(confirm) = in_flight.pop_front()
-        {
-            let confirm: lapin::PublisherConfirm = confirm;
-            anyhow::ensure!(confirm.await?.is_ack(), "broker nacked a publish");
-        }
-        let confirm = publisher
-            .basic_publish(
-                exchange.into(),
-                queue.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: with_exchange,
-                    ..BasicPublishOptions::default()
-                },
-                &body(i),
-                properties.clone().with_message_id(format!("m-{i}").into()),
-            )
-            .await?;
-        in_flight.push_back(confirm);
-    }
-    for confirm in in_flight {
-        anyhow::ensure!(confirm.await?.is_ack(), "broker nacked a publish");
-    }
-    consuming.await?.context("raw consumer")?;
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    // Teardown is not measured; the consumer goes first so the delete does not cancel it.
-    let _ = consumer_connection.close(200, "done".into()).await;
-    publisher
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await
-        .context("deleting the raw queue")?;
-    let _ = publisher_connection.close(200, "done".into()).await;
-    Ok(rate)
 }
 
 async fn bus(url: &str, total: usize) -> anyhow::Result<f64> {
@@ -263,8 +128,10 @@ async fn main() -> anyhow::Result<()> {
     println!("{total} persistent 300-byte messages, quorum queue, publish and consume together");
     let (mut raw_rates, mut topology_rates, mut bus_rates) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
-        let raw_rate = raw(&url, total, false).await.context("raw lapin run")?;
-        let topology_rate = raw(&url, total, true)
+        let raw_rate = raw_publish_consume(&url, total, RawTopology::Plain)
+            .await
+            .context("raw lapin run")?;
+        let topology_rate = raw_publish_consume(&url, total, RawTopology::LikeTheBus)
             .await
             .context("raw lapin run with the bus topology")?;
         let bus_rate = bus(&url, total).await.context("fudian-bus run")?;

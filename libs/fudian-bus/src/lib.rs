@@ -11,6 +11,7 @@
 //! implement), `envelope` (retry/dead-letter decisions, trace context, metrics, shared by both
 //! backends), `rabbit`, `in_process`.
 
+pub mod ceiling;
 mod envelope;
 mod error;
 mod handler;

@@ -75,6 +75,38 @@ impl Tx {
         Ok(inserted == 1)
     }
 
+    /// [`Self::mark_processed`] for many events in one statement (PostgreSQL) — a consumer
+    /// that marks one row per event pays a round trip each. Returns, per id in order, `true`
+    /// the first time it is recorded; an id repeated within `event_ids` is `true` once.
+    pub async fn mark_processed_all(
+        &mut self,
+        consumer: &str,
+        event_ids: &[&str],
+    ) -> Result<Vec<bool>, StoreError> {
+        match &mut self.inner {
+            TxInner::Postgres(tx) => {
+                let inserted: Vec<String> = sqlx::query_scalar(
+                    "INSERT INTO platform.inbox (consumer, event_id) \
+                     SELECT $1, id FROM UNNEST($2::text[]) AS ids (id) \
+                     ON CONFLICT DO NOTHING RETURNING event_id",
+                )
+                .bind(consumer)
+                .bind(event_ids)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut fresh: std::collections::HashSet<String> = inserted.into_iter().collect();
+                Ok(event_ids.iter().map(|id| fresh.remove(*id)).collect())
+            }
+            TxInner::Sqlite(_) => {
+                let mut marks = Vec::with_capacity(event_ids.len());
+                for id in event_ids {
+                    marks.push(self.mark_processed(consumer, id).await?);
+                }
+                Ok(marks)
+            }
+        }
+    }
+
     /// Adds `message` to the outbox; the relay publishes it after this transaction
     /// commits. Headers (`traceparent`, ...) are stored and published unchanged.
     pub async fn enqueue(&mut self, message: &WireMessage) -> Result<(), StoreError> {

@@ -204,21 +204,27 @@ impl Runtime {
             }
             store::release_savepoint(&mut tx).await?;
         }
-        let mut journal = Vec::with_capacity(applied.len());
-        for (i, event, _) in &applied {
-            let id = event.id().to_string();
-            if !tx.mark_processed(&self.config.consumer, &id).await? {
-                return Err(OutageError::ForgottenDuplicate(id));
-            }
-            journal.push(JournalEntry {
+        let ids: Vec<String> = applied.iter().map(|(_, e, _)| e.id().to_string()).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let fresh = tx
+            .mark_processed_all(&self.config.consumer, &id_refs)
+            .await?;
+        if let Some(position) = fresh.iter().position(|fresh| !fresh) {
+            return Err(OutageError::ForgottenDuplicate(ids[position].clone()));
+        }
+        let journal: Vec<JournalEntry> = applied
+            .iter()
+            .zip(ids)
+            .map(|((i, event, _), id)| JournalEntry {
                 kind: event.journal_kind(),
                 event_id: Some(id),
                 received_at: now.to_utc(),
                 body: Some(deliveries[*i].message.body.clone()),
-            });
-        }
+            })
+            .collect();
         store::append_journal_all(&mut tx, &journal).await?;
         let mut outgoing = Vec::new();
+        let mut evidence = Vec::new();
         let mut handled = Vec::with_capacity(applied.len());
         for (_, event, effects) in &applied {
             if let Some((device, state)) = event.switching() {
@@ -226,9 +232,11 @@ impl Runtime {
                 store::upsert_switch_state(&mut tx, device, state, event.occurred_at(), &id)
                     .await?;
             }
-            self.persist(&mut tx, effects, now, &mut outgoing).await?;
+            self.persist(&mut tx, effects, now, &mut outgoing, &mut evidence)
+                .await?;
             handled.push(event.event_type());
         }
+        store::insert_evidence_all(&mut tx, &evidence).await?;
         tx.enqueue_all(&outgoing).await?;
         tx.commit().await?;
         Ok(handled)
@@ -279,7 +287,10 @@ impl Runtime {
                         )
                         .await?;
                     }
-                    self.persist(&mut tx, &effects, now, &mut outgoing).await?;
+                    let mut evidence = Vec::new();
+                    self.persist(&mut tx, &effects, now, &mut outgoing, &mut evidence)
+                        .await?;
+                    store::insert_evidence_all(&mut tx, &evidence).await?;
                     handled.push(event.event_type());
                 }
                 // The engine remembers it although the inbox did not: nothing to apply.
@@ -309,7 +320,10 @@ impl Runtime {
             let mut tx = self.store.begin().await?;
             store::append_journal(&mut tx, JournalKind::Tick, None, now.to_utc(), None).await?;
             let mut outgoing = Vec::new();
-            self.persist(&mut tx, &effects, now, &mut outgoing).await?;
+            let mut evidence = Vec::new();
+            self.persist(&mut tx, &effects, now, &mut outgoing, &mut evidence)
+                .await?;
+            store::insert_evidence_all(&mut tx, &evidence).await?;
             tx.enqueue_all(&outgoing).await?;
             tx.commit().await?;
             Ok::<_, OutageError>(())
@@ -358,13 +372,16 @@ impl Runtime {
         }
     }
 
-    /// Carries out the effects inside `tx`; messages to publish go to `outgoing`.
+    /// Carries out the effects inside `tx`; messages to publish go to `outgoing`, evidence
+    /// rows to `evidence` (the caller inserts them in one statement: a storm brings one
+    /// per last gasp).
     async fn persist(
         &self,
         tx: &mut Tx,
         effects: &[Effect],
         now: DateTime<FixedOffset>,
         outgoing: &mut Vec<WireMessage>,
+        evidence: &mut Vec<store::EvidenceInsert>,
     ) -> Result<(), OutageError> {
         for effect in effects {
             match effect {
@@ -452,15 +469,13 @@ impl Runtime {
                         "trouble call answered"
                     );
                 }
-                Effect::EvidenceAttached(evidence) => {
-                    store::insert_evidence(
-                        tx,
-                        evidence.incident.as_str(),
-                        evidence_name(evidence.evidence),
-                        evidence.customer.as_ref().map(CustomerId::as_str),
-                        now.to_utc(),
-                    )
-                    .await?;
+                Effect::EvidenceAttached(attached) => {
+                    evidence.push(store::EvidenceInsert {
+                        incident: attached.incident.as_str().to_owned(),
+                        kind: evidence_name(attached.evidence),
+                        customer: attached.customer.as_ref().map(|c| c.as_str().to_owned()),
+                        recorded_at: now.to_utc(),
+                    });
                 }
                 Effect::Ignored(ignored) => {
                     tracing::debug!(reason = %ignored.reason, "input changed nothing");

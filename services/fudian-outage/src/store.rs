@@ -406,6 +406,50 @@ pub async fn insert_meter_interruption(
     Ok(())
 }
 
+/// One evidence row to insert.
+#[derive(Debug, Clone)]
+pub struct EvidenceInsert {
+    pub incident: String,
+    pub kind: &'static str,
+    pub customer: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Inserts evidence rows, in one statement on PostgreSQL.
+pub async fn insert_evidence_all(tx: &mut Tx, rows: &[EvidenceInsert]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Some(conn) = tx.as_postgres() {
+        let incidents: Vec<&str> = rows.iter().map(|r| r.incident.as_str()).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+        let customers: Vec<Option<&str>> = rows.iter().map(|r| r.customer.as_deref()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.recorded_at).collect();
+        sqlx::query(
+            "INSERT INTO outage.evidence (incident_id, kind, customer_id, recorded_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])",
+        )
+        .bind(incidents)
+        .bind(kinds)
+        .bind(customers)
+        .bind(times)
+        .execute(conn)
+        .await?;
+        return Ok(());
+    }
+    for row in rows {
+        insert_evidence(
+            tx,
+            &row.incident,
+            row.kind,
+            row.customer.as_deref(),
+            row.recorded_at,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_evidence(
     tx: &mut Tx,
     incident: &str,

@@ -50,6 +50,29 @@ pub async fn inbox_deduplicates_within_and_across_transactions(
     Ok(())
 }
 
+pub async fn inbox_marks_many_at_once_like_one_by_one(t: &TestStore) -> anyhow::Result<()> {
+    let mut tx = t.store.begin().await?;
+    assert!(tx.mark_processed("outage", "b").await?);
+    assert_eq!(
+        tx.mark_processed_all("outage", &["a", "b", "c", "a"])
+            .await?,
+        vec![true, false, true, false],
+        "b was marked before, a repeats within the call"
+    );
+    tx.commit().await?;
+    let mut tx = t.store.begin().await?;
+    assert_eq!(
+        tx.mark_processed_all("outage", &["c", "d"]).await?,
+        vec![false, true]
+    );
+    assert_eq!(
+        tx.mark_processed_all("outage", &[]).await?,
+        Vec::<bool>::new()
+    );
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn rolled_back_transaction_leaves_neither_inbox_nor_outbox_row(
     t: &TestStore,
 ) -> anyhow::Result<()> {

@@ -39,6 +39,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     migrations_can_run_again_without_effect,
     inbox_deduplicates_within_and_across_transactions,
+    inbox_marks_many_at_once_like_one_by_one,
     rolled_back_transaction_leaves_neither_inbox_nor_outbox_row,
     relay_delivers_every_message_exactly_once_in_id_order_per_batch,
     failing_sink_leaves_rows_pending_and_next_attempt_delivers_them,
