@@ -5,7 +5,8 @@
 //! consumes it. Reports events/s beside the raw broker ceiling measured in the same run
 //! (`fudian_bus::ceiling`, publish and consume together, as in `shared/limits.md`), and the
 //! simulator's scores: share of tripped devices found, precision and recall of the
-//! affected customers (from the service's interruption records).
+//! affected customers (from the service's interruption records that are not momentary:
+//! the truth's faults are the sustained ones, and a reclosed trip is recorded as momentary).
 //!
 //! Run: `cargo bench -p fudian-outage --bench storm`. The grid comes from
 //! `FUDIAN_STORM_GRID` (default `data/city-1.5m`, made by `cargo run --release -p fudian --
@@ -129,6 +130,8 @@ async fn main() -> anyhow::Result<()> {
         ..OutageConfig::default()
     };
     config.rules.storm_mode = true;
+    config.batch_size = env_or("FUDIAN_STORM_BATCH", config.batch_size);
+    config.prefetch = env_or("FUDIAN_STORM_PREFETCH", config.prefetch);
     let consumer = config.consumer.clone();
     let shutdown = CancellationToken::new();
     let started = Instant::now();
@@ -147,8 +150,22 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     // What the service publishes goes out through the relay, as in production.
-    bus.declare(&[ExchangeSpec::topic(&config.exchanges.field)], &[])
-        .await?;
+    // The AMI head-end takes the ping requests, and someone listens to the incidents: the
+    // relay's messages are routable, as in production.
+    let listeners = [
+        fudian_bus::QueueSpec::new(format!("{prefix}ami-headend"))
+            .bind(&config.exchanges.field, "ami.ping_request"),
+        fudian_bus::QueueSpec::new(format!("{prefix}incidents"))
+            .bind(&config.exchanges.outage, "#"),
+    ];
+    bus.declare(
+        &[
+            ExchangeSpec::topic(&config.exchanges.field),
+            ExchangeSpec::topic(&config.exchanges.outage),
+        ],
+        &listeners,
+    )
+    .await?;
     let relay = store.outbox_relay(BusSink(bus.clone()), RelayConfig::default());
     let relay_stop = CancellationToken::new();
     let relay_task = {
@@ -225,6 +242,36 @@ async fn main() -> anyhow::Result<()> {
         rate / ceiling
     );
 
+    if dead > 0 {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for letter in bus.dead_letters(&config.queue, 1_000_000).await? {
+            let reason = letter
+                .headers
+                .get(fudian_bus::ERROR_HEADER)
+                .map_or("?", String::as_str);
+            // Ids and numbers differ per letter; the reason's shape is what matters.
+            let shape: String = reason
+                .split(['`', '\''])
+                .enumerate()
+                .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+                .collect::<String>()
+                .split(' ')
+                .map(|word| {
+                    if word.starts_with(|c: char| c.is_ascii_digit()) {
+                        "…"
+                    } else {
+                        word
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            *reasons
+                .entry(format!("{} {shape}", letter.routing_key))
+                .or_default() += 1;
+        }
+        println!("dead letters by reason: {reasons:#?}");
+    }
+
     // Let the hold windows and timers settle, then score the interruption records.
     let settle = Duration::from_secs(env_or(
         "FUDIAN_STORM_SETTLE_SECS",
@@ -233,7 +280,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(settle).await;
     let rows = sqlx::query(
         "SELECT i.id, i.device, r.customer_id FROM outage.incidents i \
-         JOIN outage.interruptions r ON r.incident_id = i.id WHERE i.state <> 'cancelled'",
+         JOIN outage.interruptions r ON r.incident_id = i.id \
+         WHERE i.state <> 'cancelled' AND r.kind IS DISTINCT FROM 'momentary'",
     )
     .fetch_all(pool)
     .await?;
@@ -271,6 +319,9 @@ async fn main() -> anyhow::Result<()> {
     bus.delete_queue(&fudian_bus::QueueSpec::new(config.queue.clone()))
         .await
         .ok();
+    for listener in &listeners {
+        bus.delete_queue(listener).await.ok();
+    }
     for exchange in [
         &config.exchanges.field,
         &config.exchanges.planned,
@@ -280,8 +331,16 @@ async fn main() -> anyhow::Result<()> {
     }
     bus.close().await;
     store.close().await;
-    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    if std::env::var_os("FUDIAN_STORM_KEEP").is_some() {
+        std::fs::write(
+            format!("/tmp/{database}.truth.json"),
+            simulation.truth.to_json(),
+        )?;
+        println!("kept database {database}; truth in /tmp/{database}.truth.json");
+    } else {
+        sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
     Ok(())
 }

@@ -99,11 +99,18 @@ impl Engine {
             return Ok(effects);
         }
         let nested_ms = secs(self.state.rules.nested_last_gasp_secs);
-        if let Some(recent) = self.state.recent_customers.get(&c)
-            && at - recent.restored_at <= nested_ms
-        {
-            self.nested_outage(c, at, now, &mut effects);
-            return Ok(effects);
+        if let Some(recent) = self.state.recent_customers.get(&c) {
+            // A gasp from before the restoration is late news of the restored incident
+            // (AMI head-ends queue and reorder), not a new outage.
+            if at < recent.restored_at {
+                return Ok(vec![ignored(format!(
+                    "last gasp of meter `{meter}` predates the restoration of its incident"
+                ))]);
+            }
+            if at - recent.restored_at <= nested_ms {
+                self.nested_outage(c, at, now, &mut effects);
+                return Ok(effects);
+            }
         }
         let token = self.hold(Spot::Customer(c), HeldKind::LastGasp, at, now);
         self.state.held_gasps.insert(c, (token, at));

@@ -558,6 +558,28 @@ fn a_last_gasp_soon_after_restoration_is_a_nested_outage() {
 }
 
 #[test]
+fn a_late_last_gasp_from_before_the_restoration_is_not_a_nested_outage() {
+    let mut engine = engine();
+    feed(&mut engine, trip("BRK"), 0);
+    feed(&mut engine, close("BRK", CloseCause::Reclose), 1);
+    // The gasp happened during the trip; the head-end delivers it after the reclose.
+    let late = engine
+        .handle(Input::Field(&field(gasp("C13"), 0)), at(3))
+        .unwrap();
+    assert!(published(&late).is_empty(), "no incident from stale news");
+    assert!(
+        late.iter().all(|e| matches!(e, Effect::Ignored(_))),
+        "{late:?}"
+    );
+    assert!(
+        engine
+            .tick(at(600))
+            .iter()
+            .all(|e| !matches!(e, Effect::Publish(_)))
+    );
+}
+
+#[test]
 fn switching_restores_part_of_an_incident_and_the_tie_the_rest() {
     let mut engine = engine();
     let effects = feed(&mut engine, trip("REC"), 0);
