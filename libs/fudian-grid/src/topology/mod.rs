@@ -8,8 +8,10 @@
 //! A state change re-numbers only the islands the changed branch touches.
 
 mod plan;
+mod what_if;
 
 pub use plan::{CapacityCheck, FaultSection, RestorationPlan, TieClosing};
+pub use what_if::LocalPlanner;
 
 use crate::model::{BranchKind, Grid, SwitchDevice, index};
 

@@ -111,7 +111,7 @@ impl DispatchState {
         }
         let mut changed = Vec::new();
         for (index, order) in self.orders.iter_mut().enumerate() {
-            if !order.stage.is_replannable() {
+            if !order.stage.is_replannable() || order.pinned {
                 continue;
             }
             let previous = order.crew;
@@ -145,10 +145,15 @@ impl DispatchState {
                 what: "work order",
                 index: order,
             })?;
+        let previous = work_order.stage;
         work_order.advance(to, now)?;
         let Some(crew) = work_order.crew.and_then(|c| self.crews.get_mut(c)) else {
             return Ok(());
         };
+        // A crew merely planned onto a cancelled order may be out on another one.
+        if to == W::Cancelled && !matches!(previous, OrderStage::EnRoute | OrderStage::OnSite) {
+            return Ok(());
+        }
         match to {
             W::EnRoute => crew.activity = CrewActivity::EnRoute,
             W::OnSite => {
@@ -189,7 +194,7 @@ impl DispatchState {
     /// Orders that may still be (re)planned, most urgent first, then first come.
     fn replannable_orders(&self) -> Vec<usize> {
         let mut orders: Vec<usize> = (0..self.orders.len())
-            .filter(|&i| self.orders[i].stage.is_replannable())
+            .filter(|&i| self.orders[i].stage.is_replannable() && !self.orders[i].pinned)
             .collect();
         orders.sort_by(|&a, &b| {
             let (a_order, b_order) = (&self.orders[a], &self.orders[b]);
@@ -205,8 +210,9 @@ impl DispatchState {
     /// Crews on shift and not out on an order, with the seconds their shifts have left
     /// (worked out once per plan: the time-zone conversion is the costly part).
     fn free_crews(&self, now: DateTime<FixedOffset>) -> Vec<FreeCrew> {
+        let held = self.pinned_crews();
         (0..self.crews.len())
-            .filter(|&c| self.crews[c].activity == CrewActivity::Available)
+            .filter(|&c| self.crews[c].activity == CrewActivity::Available && !held[c])
             .filter_map(|c| {
                 Some(FreeCrew {
                     index: c,
@@ -214,6 +220,20 @@ impl DispatchState {
                 })
             })
             .collect()
+    }
+
+    /// Crews a dispatcher pinned to an order they have not set out for yet: not free.
+    fn pinned_crews(&self) -> Vec<bool> {
+        let mut held = vec![false; self.crews.len()];
+        for order in &self.orders {
+            if order.pinned
+                && order.stage == OrderStage::Assigned
+                && let Some(slot) = order.crew.and_then(|c| held.get_mut(c))
+            {
+                *slot = true;
+            }
+        }
+        held
     }
 
     /// Travel seconds of a free crew to `order`, or None when it lacks the skill, its
@@ -368,7 +388,7 @@ fn optimise(
 /// crew that arrives soonest, until crews run out.
 pub fn greedy_first_come(state: &DispatchState, now: DateTime<FixedOffset>) -> Vec<Assignment> {
     let mut orders: Vec<usize> = (0..state.orders.len())
-        .filter(|&i| state.orders[i].stage.is_replannable())
+        .filter(|&i| state.orders[i].stage.is_replannable() && !state.orders[i].pinned)
         .collect();
     orders.sort_by_key(|&i| (state.orders[i].created_at, i));
     let crews = state.free_crews(now);
@@ -404,7 +424,7 @@ pub fn total_weighted_arrival(state: &DispatchState, plan: &[Assignment]) -> u64
         .orders
         .iter()
         .zip(travel)
-        .filter(|(order, _)| order.stage.is_replannable())
+        .filter(|(order, _)| order.stage.is_replannable() && !order.pinned)
         .map(|(order, travel)| u64::from(order.weight) * u64::from(travel.unwrap_or(unserved)))
         .sum()
 }

@@ -1,5 +1,6 @@
 //! Dispatch settings: arrival limits and travel speeds per area class, the repair-time
-//! table, the ETR median window, the at-risk margin and the publish threshold. Defaults
+//! table, the ETR median window, the at-risk margin and the publish threshold, and the
+//! service's plumbing (queue, exchange names, batching, retries, timer). Defaults
 //! follow State Grid's service promise (45 min city, 90 min rural on site; about 3 h city,
 //! 4 h rural to restore after arrival).
 
@@ -64,6 +65,37 @@ pub struct RepairRule {
     pub minutes: u32,
 }
 
+/// The topic exchanges the service uses; the contract names unless a test prefixes them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExchangeNames {
+    /// Incidents consumed (`outage.*`).
+    pub outage: String,
+    /// Crew reports consumed (`crew.report`).
+    pub field: String,
+    /// Where work orders and ETRs are published.
+    pub dispatch: String,
+}
+
+impl Default for ExchangeNames {
+    fn default() -> Self {
+        Self::prefixed("")
+    }
+}
+
+impl ExchangeNames {
+    /// The contract names with `prefix` in front (tests isolate themselves this way).
+    pub fn prefixed(prefix: &str) -> Self {
+        Self {
+            outage: format!("{prefix}{}", fudian_events::outage::EXCHANGE),
+            field: format!("{prefix}{}", fudian_events::field::EXCHANGE),
+            dispatch: format!("{prefix}{}", fudian_events::dispatch::EXCHANGE),
+        }
+    }
+}
+
+/// Everything the dispatch service can be told: the rules of the pure core, then the
+/// service's plumbing. Every key has a working default.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DispatchConfig {
@@ -94,6 +126,27 @@ pub struct DispatchConfig {
     /// limit, so serving an order beats leaving it; crews further away than this are not
     /// sent. Smaller values also make the optimiser much faster (less tied contention).
     pub unserved_minutes: u32,
+    /// The one quorum queue the service consumes incidents and crew reports from.
+    pub queue: String,
+    /// Exchange names.
+    pub exchanges: ExchangeNames,
+    /// Deliveries in flight at most (the queue's prefetch).
+    pub prefetch: u16,
+    /// Events applied per store transaction (and per re-plan) at most.
+    pub batch_size: usize,
+    /// How long a batch waits for more deliveries after its first one (milliseconds).
+    pub batch_wait_ms: u64,
+    /// Tries of a transiently failing event before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Delays before retry 1, 2, ... (milliseconds; the last one repeats).
+    pub retry_delays_ms: Vec<u64>,
+    /// How often the timer flags late orders, re-plans (shifts start and end) and
+    /// recomputes the queue ETRs (milliseconds).
+    pub tick_interval_ms: u64,
+    /// The consumer name in the store's inbox.
+    pub consumer: String,
+    /// The `source` of the events this service publishes.
+    pub producer: String,
 }
 
 impl Default for DispatchConfig {
@@ -146,6 +199,16 @@ impl Default for DispatchConfig {
             history_min_samples: 5,
             publish_threshold_minutes: 15,
             unserved_minutes: 180,
+            queue: "dispatch.events".to_owned(),
+            exchanges: ExchangeNames::default(),
+            prefetch: 500,
+            batch_size: 200,
+            batch_wait_ms: 20,
+            max_attempts: 5,
+            retry_delays_ms: vec![1_000, 10_000, 60_000, 300_000],
+            tick_interval_ms: 10_000,
+            consumer: "dispatch".to_owned(),
+            producer: "fudian-dispatch".to_owned(),
         }
     }
 }
@@ -177,7 +240,41 @@ impl DispatchConfig {
         if self.unserved_minutes == 0 || self.unserved_minutes > 24 * 60 {
             return bad("unserved_minutes", "must be between 1 and 1440");
         }
+        if self.queue.trim().is_empty() {
+            return bad("queue", "must not be empty");
+        }
+        if self.consumer.trim().is_empty() {
+            return bad("consumer", "must not be empty");
+        }
+        if self.prefetch == 0 {
+            return bad("prefetch", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1");
+        }
+        if self.tick_interval_ms == 0 {
+            return bad("tick_interval_ms", "must be at least 1");
+        }
         Ok(())
+    }
+
+    pub fn batch_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.batch_wait_ms)
+    }
+
+    pub fn tick_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.tick_interval_ms)
+    }
+
+    pub fn retry_delays(&self) -> Vec<std::time::Duration> {
+        self.retry_delays_ms
+            .iter()
+            .copied()
+            .map(std::time::Duration::from_millis)
+            .collect()
     }
 
     /// [`Self::unserved_minutes`] in seconds.
@@ -226,6 +323,8 @@ mod tests {
     fn defaults_are_valid_and_promise_45_minutes_in_the_city_and_90_in_the_countryside() {
         let config = DispatchConfig::default();
         assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.exchanges.outage, "fudian.outage");
+        assert_eq!(config.exchanges.dispatch, "fudian.dispatch");
         assert_eq!(config.arrival_limit_minutes.get(AreaClass::Urban), 45);
         assert_eq!(config.arrival_limit_minutes.get(AreaClass::Rural), 90);
     }

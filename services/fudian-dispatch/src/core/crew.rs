@@ -32,6 +32,19 @@ impl Skill {
         }
     }
 
+    /// Every skill, in a fixed order.
+    pub const ALL: [Self; 4] = [Self::Line, Self::Cable, Self::LiveLine, Self::Transformer];
+
+    /// The package's spelling of the skill.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Line => "line",
+            Self::Cable => "cable",
+            Self::LiveLine => "live_line",
+            Self::Transformer => "transformer",
+        }
+    }
+
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
@@ -55,6 +68,33 @@ pub enum CrewState {
     EnRoute,
     OnSite,
     OffShift,
+}
+
+impl CrewActivity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::EnRoute => "en_route",
+            Self::OnSite => "on_site",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Available, Self::EnRoute, Self::OnSite]
+            .into_iter()
+            .find(|activity| activity.as_str() == text)
+    }
+}
+
+impl CrewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::EnRoute => "en_route",
+            Self::OnSite => "on_site",
+            Self::OffShift => "off_shift",
+        }
+    }
 }
 
 /// A crew with its live state.
@@ -110,6 +150,14 @@ impl LiveCrew {
 
     pub fn has_skill(&self, skill: Skill) -> bool {
         self.skills & skill.bit() != 0
+    }
+
+    /// The crew's skills, in [`Skill::ALL`] order.
+    pub fn skills(&self) -> Vec<Skill> {
+        Skill::ALL
+            .into_iter()
+            .filter(|&skill| self.has_skill(skill))
+            .collect()
     }
 
     /// Records a position reported in GCJ-02 (the datum of Chinese map apps).

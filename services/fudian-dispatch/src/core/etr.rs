@@ -11,7 +11,7 @@ use fudian_events::common::DeviceKind;
 use fudian_events::dispatch::EtrSource;
 use fudian_events::outage::OutageCause;
 
-use crate::core::assign::{DispatchState, replan};
+use crate::core::assign::{Assignment, DispatchState, replan};
 use crate::core::config::DispatchConfig;
 use crate::core::crew::CrewState;
 use crate::core::order::{OrderStage, WorkOrder};
@@ -159,6 +159,16 @@ pub struct QueuedEstimate {
 /// over, most urgent first, each go to the skilled crew that could arrive soonest after
 /// finishing its earlier work (and whose shift still allows it then).
 pub fn queue_estimates(state: &DispatchState, now: DateTime<FixedOffset>) -> Vec<QueuedEstimate> {
+    queue_estimates_after(state, &replan(state, now), now)
+}
+
+/// [`queue_estimates`] with the current plan given (the one [`replan`] just made and
+/// [`DispatchState::apply`] applied), so it is not worked out twice.
+pub fn queue_estimates_after(
+    state: &DispatchState,
+    plan: &[Assignment],
+    now: DateTime<FixedOffset>,
+) -> Vec<QueuedEstimate> {
     let config = &state.config;
     let mut free_at: Vec<Option<DateTime<FixedOffset>>> = state
         .crews
@@ -171,7 +181,8 @@ pub fn queue_estimates(state: &DispatchState, now: DateTime<FixedOffset>) -> Vec
 
     for (index, order) in state.orders.iter().enumerate() {
         let Some(crew) = order.crew else { continue };
-        if !matches!(order.stage, OrderStage::EnRoute | OrderStage::OnSite) {
+        let held = order.pinned && order.stage == OrderStage::Assigned;
+        if !(held || matches!(order.stage, OrderStage::EnRoute | OrderStage::OnSite)) {
             continue;
         }
         let arrival = order.on_site_at.unwrap_or_else(|| {
@@ -194,7 +205,7 @@ pub fn queue_estimates(state: &DispatchState, now: DateTime<FixedOffset>) -> Vec
         });
     }
 
-    for assignment in replan(state, now) {
+    for assignment in plan {
         let order = &state.orders[assignment.order];
         let etr = model_etr(order, assignment.eta, &state.history, config);
         free_at[assignment.crew] = Some(etr);

@@ -117,6 +117,34 @@ pub enum OrderStage {
 }
 
 impl OrderStage {
+    /// Every stage, in lifecycle order.
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Assigned,
+        Self::EnRoute,
+        Self::OnSite,
+        Self::Repaired,
+        Self::Closed,
+        Self::Cancelled,
+    ];
+
+    /// The stage's name in the API and the store (`en_route`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Assigned => "assigned",
+            Self::EnRoute => "en_route",
+            Self::OnSite => "on_site",
+            Self::Repaired => "repaired",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|stage| stage.as_str() == text)
+    }
+
     /// Whether a crew may still be taken off the order (it has not set out).
     pub fn is_replannable(self) -> bool {
         matches!(self, Self::Pending | Self::Assigned)
@@ -138,6 +166,23 @@ pub enum LimitState {
     Breached,
     /// A crew got there in time.
     Met,
+}
+
+impl LimitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnTime => "on_time",
+            Self::AtRisk => "at_risk",
+            Self::Breached => "breached",
+            Self::Met => "met",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::OnTime, Self::AtRisk, Self::Breached, Self::Met]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
 }
 
 /// A repair work order.
@@ -169,6 +214,8 @@ pub struct WorkOrder {
     pub repaired_at: Option<DateTime<FixedOffset>>,
     /// The incident has all its customers back (the order closes once repaired).
     pub incident_restored: bool,
+    /// A dispatcher chose the crew: re-planning leaves the order and its crew alone.
+    pub pinned: bool,
 }
 
 impl WorkOrder {
@@ -238,6 +285,7 @@ impl WorkOrder {
             on_site_at: None,
             repaired_at: None,
             incident_restored: false,
+            pinned: false,
         })
     }
 
@@ -367,6 +415,7 @@ pub(crate) mod tests {
             on_site_at: None,
             repaired_at: None,
             incident_restored: false,
+            pinned: false,
         }
     }
 

@@ -1,0 +1,3 @@
+//! What the service does with each consumed message; one file per consumed queue.
+
+pub mod events;
