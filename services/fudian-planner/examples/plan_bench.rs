@@ -2,7 +2,9 @@
 //! 5,000 jobs, optimised beside first-come.
 //!
 //! `cargo run --release -p fudian-planner --example plan_bench -- [customers | package-dir]`
-//! (default: a generated 200,000-customer grid in a temporary directory).
+//! (default: a generated 200,000-customer grid in a temporary directory). A package
+//! directory that does not exist yet is generated there first with the options of the
+//! benchmark city (`fudian grid generate --customers 1500000 --feeders 1000 --seed 7`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,6 +13,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use fudian_events::ids::PlannedJobId;
 use fudian_grid::generate::{GenerateOptions, generate};
+use fudian_grid::topology::LocalPlanner;
 use fudian_grid::{BranchKind, Topology, load_package};
 use fudian_planner::{
     AssessContext, Assessor, JobRequest, ScheduleJob, ScheduleOptions, TransferChoice, WorkKind,
@@ -40,7 +43,25 @@ fn main() -> anyhow::Result<()> {
             );
             temporary.path().to_path_buf()
         }
-        Err(_) => PathBuf::from(argument),
+        Err(_) => {
+            let dir = PathBuf::from(argument);
+            if !dir.join("network.geojson").exists() {
+                let started = Instant::now();
+                let options = GenerateOptions {
+                    customers: 1_500_000,
+                    feeders: 1_000,
+                    seed: 7,
+                };
+                generate(&options, &dir, &mut |_, _| {})
+                    .with_context(|| format!("generating {}", dir.display()))?;
+                println!(
+                    "generated the benchmark city in {} in {:.1} s",
+                    dir.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            dir
+        }
     };
     let started = Instant::now();
     let grid = load_package(&dir).with_context(|| format!("loading {}", dir.display()))?;
@@ -100,6 +121,8 @@ fn main() -> anyhow::Result<()> {
         (elapsed - built).as_secs_f64() * 1e6 / JOBS as f64
     );
 
+    compare_plans(&grid, &topology, &requests);
+
     let jobs: Vec<ScheduleJob> = requests
         .iter()
         .zip(&assessments)
@@ -119,6 +142,35 @@ fn main() -> anyhow::Result<()> {
         schedule_both(&jobs, &options)?;
     }
     Ok(())
+}
+
+/// The restoration plans of the jobs' sections, whole-grid against local, single-threaded,
+/// in the same run: how many the local plan answers and what each costs.
+fn compare_plans(grid: &fudian_grid::Grid, topology: &Topology, requests: &[JobRequest]) {
+    let branches: Vec<u32> = requests
+        .iter()
+        .filter_map(|r| grid.branch_index(&r.elements[0]))
+        .take(500)
+        .collect();
+    let local = LocalPlanner::new(topology);
+    let started = Instant::now();
+    let answered = branches
+        .iter()
+        .filter(|&&b| local.restoration_plan(b).is_some())
+        .count();
+    let local_time = started.elapsed();
+    let started = Instant::now();
+    let mut closings = 0usize;
+    for &b in &branches {
+        closings += topology.restoration_plan(b).close_switches.len();
+    }
+    let whole_time = started.elapsed();
+    println!(
+        "restoration plans of {} job sections, one thread: local {:.1} µs each ({answered} answered locally), whole-grid {:.1} µs each ({closings} tie closings)",
+        branches.len(),
+        local_time.as_secs_f64() * 1e6 / branches.len().max(1) as f64,
+        whole_time.as_secs_f64() * 1e6 / branches.len().max(1) as f64,
+    );
 }
 
 fn schedule_both(jobs: &[ScheduleJob], options: &ScheduleOptions) -> anyhow::Result<()> {

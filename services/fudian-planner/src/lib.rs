@@ -1,18 +1,38 @@
-//! The planner service of fudian (预算式停电管理: 先算后停、能转必转、能带不停、一停多用);
-//! for now its pure core, without the bus, the store or the HTTP API.
+//! The planner service of fudian (预算式停电管理: 先算后停、能转必转、能带不停、一停多用):
+//! planned-outage jobs from request to completion, each assessed before anyone opens a
+//! switch and charged to a live customer-hour budget; bundling and scheduling proposals;
+//! reliability indices and reports against the targets. It publishes `fudian.planned`
+//! (notify tells customers, the outage service records planned interruptions) and
+//! consumes `fudian.outage` (actual unplanned interruptions consume the budgets).
 //!
-//! Parts (all under `core`):
-//! - `job`: a planned job and its state machine (draft → assessed → approved / rejected →
-//!   scheduled → started → completed / cancelled);
-//! - `assess`: 先算后停 and 能转必转 and 能带不停: what a job takes out, with and without
-//!   transfer, in both calibers;
-//! - `budget`: the per-area customer-hour budget check that gates approval;
-//! - `bundle`: 一停多用, jobs proposed as one outage;
-//! - `schedule`: dates for pending jobs minimising customer-hours, beside first-come.
+//! It is not the outage service (it plans on the grid's normal state) nor the notifier.
+//!
+//! Parts: `core` (the pure logic: job state machine, assessment, budget, bundles,
+//! schedule), `service` (the core made durable: one store transaction per change with its
+//! event in the outbox), `handlers` (the `fudian.outage` consumer), `store` (all SQL),
+//! `http` (the API and its OpenAPI document), `config`, `error`.
+//!
+//! [`start`] wires it on given dependencies and returns its router and tasks (what
+//! `fudian up` merges with the other services); [`run`] also serves it on a listener.
 
+pub mod config;
 pub mod core;
 mod error;
+pub mod handlers;
+mod http;
+pub mod service;
+pub mod store;
 
+use std::sync::Arc;
+
+use anyhow::Context;
+use fudian_bus::{Bus, ExchangeSpec};
+use fudian_grid::Grid;
+use fudian_store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use crate::config::{ExchangeNames, PlannerConfig};
 pub use crate::core::assess::{
     AssessContext, Assessment, Assessor, TransferCapacity, TransferChoice, WorkMode,
 };
@@ -23,4 +43,119 @@ pub use crate::core::schedule::{
     Schedule, ScheduleComparison, ScheduleJob, ScheduleOptions, compare_schedules,
     schedule_first_come, schedule_optimised,
 };
-pub use error::{PlannerError, Result};
+pub use crate::service::Planner;
+pub use error::{ApiError, PlannerError, Result, ServiceError};
+pub use http::router;
+
+/// What the planner runs on.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub bus: Bus,
+    pub store: Store,
+    pub grid: Arc<Grid>,
+}
+
+/// A started planner: its API and its background tasks.
+#[derive(Debug)]
+pub struct Running {
+    /// The `/v1/planned/...` routes (no health routes: `run` and `fudian up` add those).
+    pub router: axum::Router,
+    /// The `fudian.outage` consumer; closed, so `tasks.wait()` returns once it finished
+    /// its in-flight deliveries after `shutdown`.
+    pub tasks: TaskTracker,
+}
+
+/// Migrates the store, declares the exchanges and the queue, indexes the grid and starts
+/// consuming `fudian.outage` until `shutdown`.
+pub async fn start(
+    config: PlannerConfig,
+    deps: Deps,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    config.validate()?;
+    deps.store
+        .migrate()
+        .await
+        .context("failed to migrate the store")?;
+    let exchanges = [
+        ExchangeSpec::topic(config.exchanges.planned.clone()),
+        ExchangeSpec::topic(config.exchanges.outage.clone()),
+    ];
+    let queue = handlers::outage::queue_spec(&config);
+    deps.bus
+        .declare(&exchanges, std::slice::from_ref(&queue))
+        .await
+        .context("failed to declare the planner topology")?;
+    let grid = Arc::clone(&deps.grid);
+    let store = deps.store.clone();
+    let planner_config = config.clone();
+    // Indexing a city grid takes a moment: off the async workers.
+    let planner = Arc::new(
+        tokio::task::spawn_blocking(move || Planner::new(grid, store, planner_config))
+            .await
+            .context("failed to index the grid for the planner")?,
+    );
+    let tasks = TaskTracker::new();
+    {
+        let planner = Arc::clone(&planner);
+        let bus = deps.bus.clone();
+        tasks.spawn(async move { consume(bus, queue, planner, shutdown).await });
+    }
+    tasks.close();
+    tracing::info!(queue = %config.queue, "planner service started");
+    Ok(Running {
+        router: http::router(planner),
+        tasks,
+    })
+}
+
+/// [`start`], then serves the API with `/healthz`, `/readyz` and `/metrics` on `listener`
+/// until `shutdown`, and waits for the tasks.
+pub async fn run(
+    config: PlannerConfig,
+    deps: Deps,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = deps.store.clone();
+    let running = start(config, deps, shutdown.clone()).await?;
+    let readiness = fudian_bootstrap::health::Readiness::default().with_check("store", move || {
+        let store = store.clone();
+        async move { store.ping().await.map_err(|error| error.to_string()) }
+    });
+    let app = running
+        .router
+        .merge(fudian_bootstrap::health::router(readiness, None));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("failed to serve the planner api")?;
+    running.tasks.wait().await;
+    Ok(())
+}
+
+/// Consumes `fudian.outage` until shutdown; a broken consumer is restarted after a pause.
+async fn consume(
+    bus: Bus,
+    queue: fudian_bus::QueueSpec,
+    planner: Arc<Planner>,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        let handler = {
+            let planner = Arc::clone(&planner);
+            move |delivery| handlers::outage::handle(Arc::clone(&planner), delivery)
+        };
+        match bus.consume(&queue, handler, shutdown.clone()).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(error = %error, queue = %queue.name, "planner consumer stopped, restarting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    tracing::info!("planner service stopped");
+}

@@ -7,6 +7,7 @@
 //! closings that overload a rated branch. Unlike a fault, no protective device trips, so
 //! customers upstream of the section never go out.
 
+use fudian_grid::topology::LocalPlanner;
 use fudian_grid::{CapacityCheck, ElementRef, FaultSection, Grid, Topology};
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,9 @@ pub struct Assessor<'g> {
     tie_below: Vec<bool>,
     /// Per bus: an in-service line or transformer touching it, whose section is the bus's.
     bus_branch: Vec<Option<u32>>,
+    /// Restoration plans computed on the section's own subtree and ties (the whole-grid
+    /// plan only where the local one cannot be sure).
+    local: LocalPlanner<'g>,
 }
 
 impl<'g> Assessor<'g> {
@@ -190,11 +194,21 @@ impl<'g> Assessor<'g> {
             transformer_of,
             tie_below,
             bus_branch,
+            local: LocalPlanner::new(topology),
         }
     }
 
     pub fn grid(&self) -> &'g Grid {
         self.grid
+    }
+
+    /// The public transformer (台区) above a customer; `None` for a customer supplied at
+    /// medium voltage.
+    pub fn transformer_of(&self, customer: u32) -> Option<u32> {
+        self.transformer_of
+            .get(customer as usize)
+            .copied()
+            .filter(|&t| t != NO_TRANSFORMER)
     }
 
     /// Users in the 台区 caliber: one per transformer, one per medium-voltage customer.
@@ -307,7 +321,10 @@ impl<'g> Assessor<'g> {
                 capacity: TransferCapacity::NoTransfer,
             };
         }
-        let plan = self.topology.restoration_plan(branch);
+        let plan = self
+            .local
+            .restoration_plan(branch)
+            .unwrap_or_else(|| self.topology.restoration_plan(branch));
         let mut with_transfer = plan.stay_out_faulted.clone();
         with_transfer.extend_from_slice(&plan.stay_out_unreachable);
         let mut without_transfer = with_transfer.clone();

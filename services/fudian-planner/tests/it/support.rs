@@ -1,0 +1,421 @@
+//! Test fixtures: a harness per test (its own database or data directory, its own
+//! exchange and queue prefix, an outbox relay, an observer of what the planner publishes
+//! on `fudian.planned`) and a started service with helpers to call its API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use fudian_bus::{Bus, Delivery, ExchangeSpec, QueueSpec, RabbitConfig, WireMessage};
+use fudian_events::envelope::Envelope;
+use fudian_events::outage::OutageEvent;
+use fudian_events::planned::PlannedEvent;
+use fudian_grid::Grid;
+use fudian_planner::{Deps, ExchangeNames, PlannerConfig, Running};
+use fudian_store::{OutboxSink, RelayConfig, SinkError, Store, StoreConfig};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Generous: these machines are small and shared.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// RabbitMQ and PostgreSQL.
+    Postgres,
+    /// The in-process bus and SQLite.
+    Embedded,
+}
+
+fn amqp_url() -> String {
+    std::env::var("FUDIAN_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+fn admin_url() -> String {
+    std::env::var("FUDIAN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn url_with_database(base: &str, database: &str) -> String {
+    let (without_query, query) = match base.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (base, None),
+    };
+    let host_part = without_query
+        .rsplit_once('/')
+        .map_or(without_query, |(head, _)| head);
+    match query {
+        Some(query) => format!("{host_part}/{database}?{query}"),
+        None => format!("{host_part}/{database}"),
+    }
+}
+
+/// The sample grid: `examples/grids/mv-oberrhein` in the repository, else the shared one.
+pub fn grid_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let in_repo = manifest.join("../../examples/grids/mv-oberrhein");
+    if in_repo.join("network.geojson").exists() {
+        in_repo
+    } else {
+        manifest.join("../../../shared/grids/mv-oberrhein")
+    }
+}
+
+pub fn grid() -> Arc<Grid> {
+    static GRID: OnceLock<Arc<Grid>> = OnceLock::new();
+    GRID.get_or_init(|| Arc::new(fudian_grid::load_package(&grid_dir()).unwrap()))
+        .clone()
+}
+
+/// The independent references of the sample grid (only kept in `../shared`).
+pub fn references() -> serde_json::Value {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = manifest.join("../../../shared/grids/mv-oberrhein/references.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+struct BusSink(Bus);
+
+impl OutboxSink for BusSink {
+    async fn publish_batch(&self, messages: Vec<WireMessage>) -> Result<(), SinkError> {
+        self.0.publish_batch(messages).await.map_err(SinkError::new)
+    }
+}
+
+enum Cleanup {
+    Postgres { database: String },
+    Embedded { _dir: tempfile::TempDir },
+}
+
+pub struct Harness {
+    pub bus: Bus,
+    pub store: Store,
+    pub grid: Arc<Grid>,
+    pub config: PlannerConfig,
+    observed: Arc<Mutex<Vec<WireMessage>>>,
+    observer: QueueSpec,
+    stop: CancellationToken,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    cleanup: Cleanup,
+    prefix: String,
+}
+
+impl Harness {
+    pub async fn new(backend: Backend, mut config: PlannerConfig) -> Self {
+        let prefix = format!("t{}.", uuid::Uuid::now_v7().simple());
+        config.exchanges = ExchangeNames::prefixed(&prefix);
+        config.queue = format!("{prefix}planner.outage-events");
+        // Retries come back quickly in tests.
+        config.retry_delays_ms = vec![200];
+        let (bus, store, cleanup) = match backend {
+            Backend::Postgres => {
+                let database = format!("fudian_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {database}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let store = Store::connect(StoreConfig::new(
+                    url_with_database(&admin_url(), &database).as_str(),
+                ))
+                .await
+                .unwrap();
+                let bus = Bus::connect_rabbit(&amqp_url(), RabbitConfig::default())
+                    .await
+                    .unwrap();
+                (bus, store, Cleanup::Postgres { database })
+            }
+            Backend::Embedded => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().display());
+                let store = Store::connect(StoreConfig::new(url.as_str()))
+                    .await
+                    .unwrap();
+                (Bus::in_process(), store, Cleanup::Embedded { _dir: dir })
+            }
+        };
+        store.migrate().await.unwrap();
+        bus.declare(&ExchangeSpec::fudian(&prefix), &[])
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        let observed = Arc::new(Mutex::new(Vec::new()));
+        // A test queue bound to the planned exchange: what notify and outage would get.
+        let observer = QueueSpec::new(format!("{prefix}observer"))
+            .bind(config.exchanges.planned.clone(), "planned.#");
+        let mut background = Vec::new();
+        {
+            let bus = bus.clone();
+            let spec = observer.clone();
+            let seen = Arc::clone(&observed);
+            let stop = stop.clone();
+            bus.declare(&[], std::slice::from_ref(&spec)).await.unwrap();
+            background.push(tokio::spawn(async move {
+                let handler = move |delivery: Delivery| {
+                    let seen = Arc::clone(&seen);
+                    async move {
+                        seen.lock().unwrap().push(delivery.message);
+                        Ok(())
+                    }
+                };
+                bus.consume(&spec, handler, stop).await.unwrap();
+            }));
+        }
+        {
+            let relay = store.outbox_relay(
+                BusSink(bus.clone()),
+                RelayConfig {
+                    poll_interval: Duration::from_millis(100),
+                    ..RelayConfig::default()
+                },
+            );
+            let stop = stop.clone();
+            background.push(tokio::spawn(async move {
+                relay.run(stop).await.unwrap();
+            }));
+        }
+        Self {
+            bus,
+            store,
+            grid: grid(),
+            config,
+            observed,
+            observer,
+            stop,
+            background,
+            cleanup,
+            prefix,
+        }
+    }
+
+    pub async fn start(&self) -> Service {
+        let shutdown = CancellationToken::new();
+        let deps = Deps {
+            bus: self.bus.clone(),
+            store: self.store.clone(),
+            grid: Arc::clone(&self.grid),
+        };
+        let Running { router, tasks } =
+            fudian_planner::start(self.config.clone(), deps, shutdown.clone())
+                .await
+                .unwrap();
+        Service {
+            router,
+            tasks,
+            shutdown,
+        }
+    }
+
+    /// Planned events seen on the test queue, decoded, in arrival order.
+    pub fn planned_events(&self) -> Vec<(WireMessage, Envelope<PlannedEvent>)> {
+        self.observed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| (m.clone(), fudian_events::planned::decode(&m.body).unwrap()))
+            .collect()
+    }
+
+    pub async fn wait_for_planned(
+        &self,
+        wanted: impl Fn(&PlannedEvent) -> bool,
+    ) -> (WireMessage, Envelope<PlannedEvent>) {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = self
+                .planned_events()
+                .into_iter()
+                .find(|(_, e)| wanted(&e.event))
+            {
+                return found;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "not published; seen {:?}",
+                self.planned_events()
+                    .iter()
+                    .map(|(m, _)| m.routing_key.clone())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn publish_outage(&self, envelope: &Envelope<OutageEvent>) {
+        let mut wire = envelope.to_wire();
+        wire.exchange.clone_from(&self.config.exchanges.outage);
+        self.bus.publish(wire).await.unwrap();
+    }
+
+    pub async fn publish_raw_outage(&self, routing_key: &str, body: &[u8]) {
+        self.bus
+            .publish(WireMessage {
+                exchange: self.config.exchanges.outage.clone(),
+                routing_key: routing_key.to_owned(),
+                message_id: uuid::Uuid::now_v7().to_string(),
+                headers: BTreeMap::new(),
+                body: body.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Outage events the planner recorded as processed (its inbox rows).
+    pub async fn processed(&self) -> usize {
+        const SQL: &str = "SELECT count(*) FROM platform.inbox WHERE consumer = $1";
+        let count: i64 = if let Some(pool) = self.store.as_postgres() {
+            sqlx::query_scalar(SQL)
+                .bind(&self.config.consumer)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        } else {
+            sqlx::query_scalar(SQL)
+                .bind(&self.config.consumer)
+                .fetch_one(self.store.as_sqlite().unwrap())
+                .await
+                .unwrap()
+        };
+        usize::try_from(count).unwrap()
+    }
+
+    pub async fn wait_processed(&self, n: usize) {
+        let started = Instant::now();
+        loop {
+            let done = self.processed().await;
+            if done >= n {
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "only {done} of {n} processed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Interruption records of one source (`incident:<id>` or `job:<id>`).
+    pub async fn interruption_count(&self, source: &str) -> i64 {
+        const SQL: &str = "SELECT count(*) FROM planner.interruptions WHERE source = $1";
+        if let Some(pool) = self.store.as_postgres() {
+            sqlx::query_scalar(SQL)
+                .bind(source)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        } else {
+            sqlx::query_scalar(SQL)
+                .bind(source)
+                .fetch_one(self.store.as_sqlite().unwrap())
+                .await
+                .unwrap()
+        }
+    }
+
+    pub async fn dead_letters(&self, n: usize) -> Vec<WireMessage> {
+        let started = Instant::now();
+        loop {
+            let dead = self.bus.dead_letters(&self.config.queue, 10).await.unwrap();
+            if dead.len() >= n {
+                return dead;
+            }
+            assert!(started.elapsed() < WAIT, "only {} dead letters", dead.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn finish(self) {
+        self.stop.cancel();
+        for task in self.background {
+            task.await.unwrap();
+        }
+        let queue = fudian_planner::handlers::outage::queue_spec(&self.config);
+        let _ = self.bus.delete_queue(&queue).await;
+        let _ = self.bus.delete_queue(&self.observer).await;
+        for exchange in ExchangeSpec::fudian(&self.prefix) {
+            let _ = self.bus.delete_exchange(&exchange.name).await;
+        }
+        self.bus.close().await;
+        self.store.close().await;
+        if let Cleanup::Postgres { database } = self.cleanup {
+            let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A started planner.
+pub struct Service {
+    router: axum::Router,
+    tasks: tokio_util::task::TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Service {
+    pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, bytes) = self.call(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, bytes) = self.call(request).await;
+        (status, String::from_utf8(bytes).unwrap())
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, bytes) = self.call(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn post_text(&self, path: &str, body: serde_json::Value) -> (StatusCode, String) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, bytes) = self.call(request).await;
+        (status, String::from_utf8(bytes).unwrap())
+    }
+
+    async fn call(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
+    /// Creates a job and returns its id (asserting 201).
+    pub async fn create_job(&self, body: serde_json::Value) -> String {
+        let (status, created) = self.post("/v1/planned/jobs", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.wait().await;
+    }
+}
