@@ -26,6 +26,14 @@ pub struct AppConfig {
     /// The outage service: queue, batch size, engine rules (see `fudian_outage::OutageConfig`).
     #[serde(default)]
     pub outage: fudian_outage::OutageConfig,
+    /// The dispatch service: cells, crews, arrival limits, ETR table (see
+    /// `fudian_dispatch::DispatchConfig`).
+    #[serde(default)]
+    pub dispatch: fudian_dispatch::DispatchConfig,
+    /// The planner service: area targets, notice lead, crew capacity (see
+    /// `fudian_planner::PlannerConfig`).
+    #[serde(default)]
+    pub planner: fudian_planner::PlannerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

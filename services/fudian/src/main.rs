@@ -45,14 +45,14 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Grid(args)) => grid_cli::run(args),
         Some(Command::Sim(args)) => runtime()?.block_on(sim_cli::run(args)),
         Some(Command::Serve(args)) => runtime()?.block_on(up::run(args.up, &[args.service])),
-        Some(Command::Up(args)) => runtime()?.block_on(up::run(args, &[up::ServiceName::Outage])),
+        Some(Command::Up(args)) => runtime()?.block_on(up::run(args, &up::ServiceName::ALL)),
         None => runtime()?.block_on(up::run(
             up::UpArgs {
                 grid: None,
                 config: None,
                 demo: false,
             },
-            &[up::ServiceName::Outage],
+            &up::ServiceName::ALL,
         )),
     }
 }

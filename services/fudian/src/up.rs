@@ -33,6 +33,15 @@ pub struct UpArgs {
 pub enum ServiceName {
     /// 故障研判: switch states, incidents, affected customers.
     Outage,
+    /// 网格化抢修: work orders, crews, arrival limits, restoration times.
+    Dispatch,
+    /// 预算式停电: planned jobs, their assessment, budgets, reliability reports.
+    Planner,
+}
+
+impl ServiceName {
+    /// Every service, in start order (`fudian up`).
+    pub const ALL: [Self; 3] = [Self::Outage, Self::Dispatch, Self::Planner];
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +138,7 @@ async fn start_service(
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> anyhow::Result<Router> {
-    match service {
+    let (router, service_tasks) = match service {
         ServiceName::Outage => {
             let deps = fudian_outage::Deps {
                 bus: platform.bus.clone(),
@@ -139,11 +148,33 @@ async fn start_service(
             let running = fudian_outage::start(config.outage.clone(), deps, shutdown.clone())
                 .await
                 .context("failed to start the outage service")?;
-            let service_tasks = running.tasks;
-            tasks.spawn(async move { service_tasks.wait().await });
-            Ok(running.router)
+            (running.router, running.tasks)
         }
-    }
+        ServiceName::Dispatch => {
+            let deps = fudian_dispatch::Deps {
+                bus: platform.bus.clone(),
+                store: platform.store.clone(),
+                grid: platform.grid.clone(),
+            };
+            let running = fudian_dispatch::start(config.dispatch.clone(), deps, shutdown.clone())
+                .await
+                .context("failed to start the dispatch service")?;
+            (running.router, running.tasks)
+        }
+        ServiceName::Planner => {
+            let deps = fudian_planner::Deps {
+                bus: platform.bus.clone(),
+                store: platform.store.clone(),
+                grid: platform.grid.clone(),
+            };
+            let running = fudian_planner::start(config.planner.clone(), deps, shutdown.clone())
+                .await
+                .context("failed to start the planner service")?;
+            (running.router, running.tasks)
+        }
+    };
+    tasks.spawn(async move { service_tasks.wait().await });
+    Ok(router)
 }
 
 fn readiness(platform: &Platform) -> Readiness {

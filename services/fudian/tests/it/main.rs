@@ -109,6 +109,77 @@ fn up_with_no_configuration_runs_embedded_on_the_sample_grid_and_stops_cleanly_o
     assert!(logs.contains("fudian stopped cleanly"), "{logs}");
 }
 
+/// A minimal HTTP/1.1 POST of a JSON body.
+fn post(url: &str, json: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls `url` until `accept` finds what it wants in the JSON body.
+fn poll<T>(url: &str, mut accept: impl FnMut(&serde_json::Value) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((200, body)) = get(url)
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&body)
+            && let Some(found) = accept(&json)
+        {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} never answered what was expected"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn up_runs_every_service_and_an_opened_breaker_reaches_dispatch_as_an_assigned_work_order() {
+    let running = start(&[]);
+    let (status, body) = post(
+        &format!("{}/v1/switching", running.base),
+        r#"{"device":"S99","state":"open"}"#,
+    )
+    .unwrap();
+    assert!(status == 202 || status == 200, "{status} {body}");
+    let incident = poll(&format!("{}/v1/incidents", running.base), |json| {
+        json["items"][0]["id"].as_str().map(str::to_owned)
+    });
+    let order = poll(
+        &format!("{}/v1/workorders?incident={incident}", running.base),
+        |json| {
+            let order = json["items"].get(0).or_else(|| json.get(0))?;
+            order["crew"].as_str().map(|_| order.clone())
+        },
+    );
+    assert_eq!(
+        order["incident"].as_str(),
+        Some(incident.as_str()),
+        "{order}"
+    );
+    let (status, body) = get(&format!("{}/v1/planned/jobs", running.base)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let logs = stop(running);
+    assert!(logs.contains("fudian stopped cleanly"), "{logs}");
+}
+
 #[test]
 fn up_with_amqp_and_database_urls_runs_on_rabbitmq_and_postgresql() {
     let amqp = std::env::var("FUDIAN_TEST_AMQP_URL")
