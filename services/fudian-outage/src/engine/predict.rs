@@ -98,19 +98,16 @@ impl Engine {
             self.attach_heard(seq, c, at, EvidenceKind::LastGasp, &mut effects);
             return Ok(effects);
         }
-        let nested_ms = secs(self.state.rules.nested_last_gasp_secs);
-        if let Some(recent) = self.state.recent_customers.get(&c) {
-            // A gasp from before the restoration is late news of the restored incident
-            // (AMI head-ends queue and reorder), not a new outage.
-            if at < recent.restored_at {
-                return Ok(vec![ignored(format!(
-                    "last gasp of meter `{meter}` predates the restoration of its incident"
-                ))]);
-            }
-            if at - recent.restored_at <= nested_ms {
-                self.nested_outage(c, at, now, &mut effects);
-                return Ok(effects);
-            }
+        // A gasp from before the restoration is late news of the restored incident (AMI
+        // head-ends queue and reorder), not a new outage. A later one may be a nested
+        // outage, decided when the hold ends (see `release_held`): a trip of the same
+        // feeder reordered behind its meters' gasps must win over the nested reading.
+        if let Some(recent) = self.state.recent_customers.get(&c)
+            && at < recent.restored_at
+        {
+            return Ok(vec![ignored(format!(
+                "last gasp of meter `{meter}` predates the restoration of its incident"
+            ))]);
         }
         let token = self.hold(Spot::Customer(c), HeldKind::LastGasp, at, now);
         self.state.held_gasps.insert(c, (token, at));
@@ -402,6 +399,15 @@ impl Engine {
                         &mut effects,
                     ),
                 }
+                continue;
+            }
+            if let (HeldKind::LastGasp, Spot::Customer(c)) = (&held.kind, held.spot)
+                && let Some(recent) = self.state.recent_customers.get(&c)
+                && held.occurred_at >= recent.restored_at
+                && held.occurred_at - recent.restored_at
+                    <= secs(self.state.rules.nested_last_gasp_secs)
+            {
+                self.nested_outage(c, held.occurred_at, now, &mut effects);
                 continue;
             }
             let chain = match held.spot {

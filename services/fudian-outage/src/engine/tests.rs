@@ -547,7 +547,9 @@ fn a_last_gasp_soon_after_restoration_is_a_nested_outage() {
     let mut engine = engine();
     feed(&mut engine, trip("BRK"), 0);
     feed(&mut engine, close("BRK", CloseCause::Manual), 1800);
-    let effects = feed(&mut engine, gasp("C13"), 1830);
+    let held = feed(&mut engine, gasp("C13"), 1830);
+    assert!(published(&held).is_empty(), "held like any last gasp");
+    let effects = engine.tick(at(1830 + 600));
     let nested = snapshots(&effects)[0].clone();
     assert_eq!(nested.started_at, at(0));
     assert!(

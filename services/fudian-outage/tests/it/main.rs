@@ -618,3 +618,103 @@ async fn a_transaction_failing_after_the_engine_moved_rebuilds_it_so_the_retry_a
     assert_eq!(reopened.read(|e| e.incidents()).await, incidents);
     h.finish().await;
 }
+
+/// The simulator's traffic on the sample grid (trips, indicators, last gasps lost, late and
+/// reordered, calls, momentaries, duplicates, switching and repairs), published through
+/// RabbitMQ all at once, scored against its ground truth from what the service stored.
+#[tokio::test]
+async fn the_simulators_faults_are_found_with_their_customers_through_rabbitmq_and_postgresql() {
+    let mut config = OutageConfig::default();
+    // Predictions are released after the hold: keep the test short.
+    config.rules.normal.hold_secs = 2;
+    let h = Harness::new(Backend::Postgres, config).await;
+    h.declare_queue().await;
+    let options = fudian_sim::SimOptions {
+        seed: 5,
+        faults: 12,
+        ..fudian_sim::SimOptions::default()
+    };
+    let simulation = fudian_sim::generate(&h.grid, &options, h.now()).unwrap();
+    let distinct: std::collections::HashSet<String> = simulation
+        .events
+        .iter()
+        .map(|e| e.wire.message_id.clone())
+        .collect();
+    for event in &simulation.events {
+        let mut wire = event.wire.clone();
+        wire.exchange.clone_from(&h.config.exchanges.field);
+        h.bus.publish(wire).await.unwrap();
+    }
+    let service = h.start().await;
+    let started = std::time::Instant::now();
+    loop {
+        let dead = h.bus.dead_letters(&h.config.queue, 100_000).await.unwrap();
+        if h.processed().await + dead.len() >= distinct.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of {} events handled",
+            h.processed().await,
+            distinct.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The last held evidence is released by the timer.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    service.stop().await;
+
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT i.id, i.device, r.customer_id FROM outage.incidents i \
+         JOIN outage.interruptions r ON r.incident_id = i.id \
+         WHERE i.state <> 'cancelled' AND r.kind IS DISTINCT FROM 'momentary'",
+    )
+    .fetch_all(h.store.as_postgres().unwrap())
+    .await
+    .unwrap();
+    let mut incidents: std::collections::BTreeMap<String, fudian_sim::ReportedIncident> =
+        Default::default();
+    for (id, device, customer) in rows {
+        incidents
+            .entry(id)
+            .or_insert_with(|| fudian_sim::ReportedIncident {
+                device: Some(device),
+                customers: Vec::new(),
+            })
+            .customers
+            .push(customer);
+    }
+    let incidents: Vec<_> = incidents.into_values().collect();
+    let score = fudian_sim::score(&simulation.truth, &incidents);
+    eprintln!("{score:?} over {} incidents", incidents.len());
+    if std::env::var_os("FUDIAN_TEST_DEBUG").is_some() {
+        for fault in &simulation.truth.faults {
+            let truth: std::collections::BTreeSet<&str> =
+                fault.customers.iter().map(String::as_str).collect();
+            for incident in &incidents {
+                let got: std::collections::BTreeSet<&str> =
+                    incident.customers.iter().map(String::as_str).collect();
+                if incident.device.as_deref() == Some(fault.protective_device.as_str())
+                    || !got.is_disjoint(&truth)
+                {
+                    eprintln!(
+                        "fault {} on {} ({} customers, by switching {}): incident on {:?} has {}; missing {:?}, extra {:?}",
+                        fault.faulted_element,
+                        fault.protective_device,
+                        truth.len(),
+                        fault.restored_by_switching.len(),
+                        incident.device,
+                        got.len(),
+                        truth.difference(&got).take(5).collect::<Vec<_>>(),
+                        got.difference(&truth).take(5).collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+    }
+    assert!(score.faults >= 10, "{score:?}");
+    assert_eq!(score.devices_found, score.faults, "{score:?}");
+    assert!(score.precision >= 0.99, "{score:?}");
+    assert!(score.recall >= 0.99, "{score:?}");
+    h.finish().await;
+}
