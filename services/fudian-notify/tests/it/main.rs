@@ -1,6 +1,11 @@
-//! Integration tests of the notify core's public API: a notice rendered from the shipped
-//! templates goes through a provider's request builder, and answers and receipts come
-//! back as provider-neutral outcomes. No network: requests are checked as values.
+//! Integration tests of fudian-notify. Here: the core's public API (a notice rendered from
+//! the shipped templates goes through a provider's request builder, and answers and
+//! receipts come back as provider-neutral outcomes; no network). In `service`: the whole
+//! service on the real RabbitMQ and PostgreSQL with the provider stubs (`support` holds
+//! the harness).
+
+mod service;
+mod support;
 
 use chrono::NaiveDate;
 use fudian_notify::providers::{app_push, wechat};
