@@ -34,6 +34,10 @@ pub struct AppConfig {
     /// `fudian_planner::PlannerConfig`).
     #[serde(default)]
     pub planner: fudian_planner::PlannerConfig,
+    /// The notify service: providers and their credentials, templates, quiet hours, rate
+    /// limits (see `fudian_notify::NotifyConfig`).
+    #[serde(default)]
+    pub notify: fudian_notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -37,11 +37,13 @@ pub enum ServiceName {
     Dispatch,
     /// 预算式停电: planned jobs, their assessment, budgets, reliability reports.
     Planner,
+    /// 主动推送: outage, progress, restoration and planned notices to customers.
+    Notify,
 }
 
 impl ServiceName {
     /// Every service, in start order (`fudian up`).
-    pub const ALL: [Self; 3] = [Self::Outage, Self::Dispatch, Self::Planner];
+    pub const ALL: [Self; 4] = [Self::Outage, Self::Dispatch, Self::Planner, Self::Notify];
 }
 
 #[derive(Debug, Args)]
@@ -111,10 +113,14 @@ async fn run_with(
         .with_context(|| format!("failed to listen on {addr} (FUDIAN_HTTP_ADDR)"))?;
     tracing::info!(http.addr = %addr, services = ?services, "fudian is up");
     let server_shutdown = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-        .await
-        .context("http server failed")?;
+    // The customer lookup limits callers per IP address: the router needs their address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+    .await
+    .context("http server failed")?;
 
     // Consumers stop and finish in-flight deliveries first, then the relay drains the
     // outbox they filled, then the connections close.
@@ -170,6 +176,17 @@ async fn start_service(
             let running = fudian_planner::start(config.planner.clone(), deps, shutdown.clone())
                 .await
                 .context("failed to start the planner service")?;
+            (running.router, running.tasks)
+        }
+        ServiceName::Notify => {
+            let deps = fudian_notify::Deps {
+                bus: platform.bus.clone(),
+                store: platform.store.clone(),
+                grid: platform.grid.clone(),
+            };
+            let running = fudian_notify::start(config.notify.clone(), deps, shutdown.clone())
+                .await
+                .context("failed to start the notify service")?;
             (running.router, running.tasks)
         }
     };

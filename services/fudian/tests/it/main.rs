@@ -151,7 +151,7 @@ fn poll<T>(url: &str, mut accept: impl FnMut(&serde_json::Value) -> Option<T>) -
 }
 
 #[test]
-fn up_runs_every_service_and_an_opened_breaker_reaches_dispatch_as_an_assigned_work_order() {
+fn up_runs_every_service_and_an_opened_breaker_becomes_an_incident_a_work_order_and_notices() {
     let running = start(&[]);
     let (status, body) = post(
         &format!("{}/v1/switching", running.base),
@@ -174,6 +174,26 @@ fn up_runs_every_service_and_an_opened_breaker_reaches_dispatch_as_an_assigned_w
         Some(incident.as_str()),
         "{order}"
     );
+    // Notify told the customers out, unasked (the local sink: no provider configured).
+    let customer = poll(
+        &format!("{}/v1/incidents/{incident}/customers", running.base),
+        |json| json["items"][0]["id"].as_str().map(str::to_owned),
+    );
+    let notice = poll(
+        &format!("{}/v1/notices?customer={customer}", running.base),
+        |json| {
+            json["items"]
+                .as_array()?
+                .iter()
+                .find(|n| n["kind"] == "outage_detected" && n["state"] == "sent")
+                .cloned()
+        },
+    );
+    assert!(notice["provider"].is_null(), "{notice}");
+    assert!(
+        notice["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{notice}"
+    );
     let (status, body) = get(&format!("{}/v1/planned/jobs", running.base)).unwrap();
     assert_eq!(status, 200, "{body}");
     let logs = stop(running);
@@ -184,12 +204,42 @@ fn up_runs_every_service_and_an_opened_breaker_reaches_dispatch_as_an_assigned_w
 fn up_with_amqp_and_database_urls_runs_on_rabbitmq_and_postgresql() {
     let amqp = std::env::var("FUDIAN_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
-    let database = std::env::var("FUDIAN_TEST_DATABASE_URL")
+    let admin = std::env::var("FUDIAN_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    // A database of its own: the shared one keeps whatever earlier runs migrated.
+    let name = format!(
+        "fudian_up_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let head = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(head, _)| head);
+    let database = format!("{head}/{name}");
+    let sql = |statement: String| {
+        let admin = admin.clone();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::Connection;
+                let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::query(&statement)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            });
+    };
+    sql(format!("CREATE DATABASE {name}"));
     let running = start(&[("FUDIAN_AMQP_URL", amqp), ("FUDIAN_DATABASE_URL", database)]);
     let (status, body) = get(&format!("{}/readyz", running.base)).unwrap();
     assert_eq!((status, body.as_str()), (200, "ready"));
     let logs = stop(running);
+    sql(format!("DROP DATABASE {name} WITH (FORCE)"));
     assert!(logs.contains("bus: RabbitMQ"), "{logs}");
     assert!(logs.contains("store: PostgreSQL"), "{logs}");
 }
