@@ -117,4 +117,25 @@ mod tests {
         assert!(config.amqp().is_none());
         assert!(config.database().is_none());
     }
+
+    /// README.md documents the notice providers with a configuration example: it must load
+    /// and build every provider, or the documentation lies.
+    #[test]
+    fn the_readme_provider_example_loads_and_builds_every_provider() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[notify]")
+            .expect("the example is in README.md")
+            + 8;
+        let end = start + readme[start..].find("```").expect("the example ends");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notify.toml");
+        std::fs::write(&file, &readme[start..end]).unwrap();
+        let config: AppConfig = fudian_bootstrap::config::load(DEFAULTS, Some(&file)).unwrap();
+        config.notify.validate().unwrap();
+        let providers = &config.notify.providers;
+        assert!(providers.wechat.is_some() && providers.app.is_some());
+        assert!(providers.tencent_sms.is_some() && providers.aliyun_sms.is_some());
+        fudian_notify::send::build_senders(providers).unwrap();
+    }
 }
