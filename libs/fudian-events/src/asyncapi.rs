@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::WireEnvelope;
 use crate::{
-    Direction, DispatchEvent, Envelope, Event, EventSpec, FieldEvent, OutageEvent, PlannedEvent,
-    examples,
+    CallEvent, Direction, DispatchEvent, Envelope, Event, EventSpec, FieldEvent, OutageEvent,
+    PlannedEvent, examples,
 };
 
 /// Every event spec of every exchange, in the order: field, outage, dispatch, planned.
@@ -24,6 +24,7 @@ pub fn all_specs() -> impl Iterator<Item = &'static EventSpec> {
     FieldEvent::CATALOG
         .iter()
         .chain(OutageEvent::CATALOG)
+        .chain(CallEvent::CATALOG)
         .chain(DispatchEvent::CATALOG)
         .chain(PlannedEvent::CATALOG)
 }
@@ -233,6 +234,7 @@ fn examples_by_type() -> BTreeMap<&'static str, Value> {
     bodies(examples::field())
         .into_iter()
         .chain(bodies(examples::outage()))
+        .chain(bodies(examples::call()))
         .chain(bodies(examples::dispatch()))
         .chain(bodies(examples::planned()))
         .collect()
@@ -251,7 +253,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::{dispatch, field, outage, planned};
+    use crate::{call, dispatch, field, outage, planned};
 
     fn asyncapi_path() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/asyncapi.yaml")
@@ -318,6 +320,7 @@ mod tests {
             (outage::EXCHANGE, outage::OUTAGE_UPDATED),
             (outage::EXCHANGE, outage::OUTAGE_RESTORED),
             (outage::EXCHANGE, outage::OUTAGE_CANCELLED),
+            (outage::EXCHANGE, call::CALL_ANSWERED),
             (dispatch::EXCHANGE, dispatch::WORKORDER_CREATED),
             (dispatch::EXCHANGE, dispatch::WORKORDER_ASSIGNED),
             (dispatch::EXCHANGE, dispatch::WORKORDER_STATUS),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, FixedOffset};
 use uuid::Uuid;
 
+use crate::call::{CallAnswer, CallEvent};
 use crate::common::{AffectedCounts, AreaClassCounts, Device, DeviceKind, GeoPoint, TimeWindow};
 use crate::dispatch::{
     AssignedBy, DispatchEvent, EtrChanged, EtrSource, WorkOrderAssigned, WorkOrderCreated,
@@ -257,6 +258,23 @@ pub fn outage() -> Vec<Envelope<OutageEvent>> {
 }
 
 /// One example of every `fudian.dispatch` event type.
+/// Every `fudian.outage` call answer.
+pub fn call() -> Vec<Envelope<CallEvent>> {
+    vec![envelope(
+        150,
+        "fudian-outage",
+        CallEvent::Answered(CallAnswer {
+            call_id: "95598-20261126-000123".into(),
+            incident: Some("INC-20261126-0007".into()),
+            state: Some(IncidentState::Confirmed),
+            started_at: Some(at("2026-11-26T14:03:11.250+08:00")),
+            etr: Some(at("2026-11-26T17:03:00+08:00")),
+            message: "您所在区域因故障停电，已于14:03报修，抢修人员正在处理，预计17:03恢复供电。"
+                .to_owned(),
+        }),
+    )]
+}
+
 pub fn dispatch() -> Vec<Envelope<DispatchEvent>> {
     vec![
         envelope(
@@ -435,6 +453,7 @@ mod tests {
             .chain(outage().iter().map(Envelope::to_json))
             .chain(dispatch().iter().map(Envelope::to_json))
             .chain(planned().iter().map(Envelope::to_json))
+            .chain(call().iter().map(Envelope::to_json))
             .collect();
         for body in bodies {
             let text = String::from_utf8(body).unwrap();
@@ -446,6 +465,7 @@ mod tests {
     fn samples_cover_every_event_type() {
         covers_catalog(&field());
         covers_catalog(&outage());
+        covers_catalog(&call());
         covers_catalog(&dispatch());
         covers_catalog(&planned());
     }
@@ -454,6 +474,7 @@ mod tests {
     fn every_event_type_round_trips_through_json() {
         round_trips(field());
         round_trips(outage());
+        round_trips(call());
         round_trips(dispatch());
         round_trips(planned());
     }
@@ -462,6 +483,7 @@ mod tests {
     fn routing_key_of_every_variant_is_its_type_on_its_exchange() {
         routes_by_type(&field());
         routes_by_type(&outage());
+        routes_by_type(&call());
         routes_by_type(&dispatch());
         routes_by_type(&planned());
     }
@@ -470,6 +492,7 @@ mod tests {
     fn wire_json_of_every_event_type_matches_its_snapshot() {
         snapshots(&field());
         snapshots(&outage());
+        snapshots(&call());
         snapshots(&dispatch());
         snapshots(&planned());
     }

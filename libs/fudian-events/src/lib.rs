@@ -4,7 +4,8 @@
 //! - `envelope`: the envelope all messages share, `encode` / `decode` / `to_wire`;
 //! - one module per topic exchange, each with its event enum, payload types, routing key
 //!   consts and a `decode`: `field` (the utility's systems, an external contract),
-//!   `outage`, `dispatch`, `planned` (fudian's own);
+//!   `outage` (and `call`, the answers to trouble calls on the same exchange), `dispatch`,
+//!   `planned` (fudian's own);
 //! - `ids` and `common`: id newtypes and payload parts shared across exchanges;
 //! - `examples`: one example envelope of every event type;
 //! - `asyncapi`: the AsyncAPI 3.0 document, generated from these types;
@@ -14,6 +15,7 @@
 mod macros;
 
 pub mod asyncapi;
+pub mod call;
 pub mod common;
 pub mod dispatch;
 pub mod envelope;
@@ -26,6 +28,7 @@ pub mod planned;
 pub mod wire;
 
 pub use asyncapi::asyncapi_document;
+pub use call::CallEvent;
 pub use dispatch::DispatchEvent;
 pub use envelope::{
     Direction, Envelope, Event, EventSpec, TIME_ZONE, decode, encode, now_shanghai, to_wire,

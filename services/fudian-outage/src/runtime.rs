@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use fudian_bus::{Delivery, HandlerError, WireMessage};
+use fudian_events::call::{CallAnswer, CallEvent};
 use fudian_events::envelope::{Envelope, now_shanghai};
 use fudian_events::field::FieldEvent;
 use fudian_events::ids::CustomerId;
@@ -468,6 +469,10 @@ impl Runtime {
                         incident.id = answer.incident.as_ref().map(|i| i.as_str()),
                         "trouble call answered"
                     );
+                    let event = CallEvent::Answered(call_answer(answer));
+                    let mut wire = Envelope::new(self.config.producer.as_str(), event).to_wire();
+                    wire.exchange.clone_from(&self.config.exchanges.outage);
+                    outgoing.push(wire);
                 }
                 Effect::EvidenceAttached(attached) => {
                     evidence.push(store::EvidenceInsert {
@@ -617,6 +622,46 @@ fn fail_transiently(
             Some(_) => Err(HandlerError::Transient(error.to_string())),
         })
         .collect()
+}
+
+/// The answer the 95598 agent reads to the caller (停电报备), in Chinese, times in the
+/// utility's zone.
+fn call_answer(answer: &crate::engine::CallAnswered) -> CallAnswer {
+    let hhmm = |at: &DateTime<FixedOffset>| {
+        at.with_timezone(&fudian_events::TIME_ZONE)
+            .format("%H:%M")
+            .to_string()
+    };
+    let message = match (&answer.incident, answer.state) {
+        (Some(_), Some(IncidentState::Predicted)) => {
+            "已收到您的报修，正在核实您所在区域的供电情况，确认后将尽快派员抢修。".to_owned()
+        }
+        (Some(_), Some(IncidentState::Restored)) => {
+            "您所在区域的停电已恢复供电；如仍无电，请告知，我们将派员处理。".to_owned()
+        }
+        (Some(_), _) => {
+            let since = answer
+                .started_at
+                .as_ref()
+                .map(|at| format!("自{}起", hhmm(at)))
+                .unwrap_or_default();
+            let until = answer
+                .etr
+                .as_ref()
+                .map(|at| format!("，预计{}恢复供电", hhmm(at)))
+                .unwrap_or_default();
+            format!("您所在区域{since}停电，供电公司已掌握并正在抢修{until}。")
+        }
+        (None, _) => "暂未发现您所在区域停电，已记录您的报修，将尽快派员核实。".to_owned(),
+    };
+    CallAnswer {
+        call_id: answer.call_id.clone(),
+        incident: answer.incident.clone(),
+        state: answer.state,
+        started_at: answer.started_at,
+        etr: answer.etr,
+        message,
+    }
 }
 
 fn ids(customers: &[CustomerId]) -> Vec<String> {

@@ -97,6 +97,7 @@ pub struct CallAnswered {
     /// outage.
     pub incident: Option<IncidentId>,
     pub state: Option<IncidentState>,
+    pub started_at: Option<DateTime<FixedOffset>>,
     pub etr: Option<DateTime<FixedOffset>>,
 }
 

@@ -352,6 +352,7 @@ impl Engine {
             call_id: call_id.clone(),
             incident: incident.map(|i| i.id.clone()),
             state: incident.map(|i| i.state),
+            started_at: incident.map(|i| time(i.started_at)),
             etr: incident.map(|i| time(i.etr)),
         }));
     }

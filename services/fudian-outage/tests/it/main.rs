@@ -121,6 +121,52 @@ async fn the_embedded_mode_detects_a_trip_on_the_in_process_bus_and_sqlite() {
     a_trip_is_detected_published_and_listed_with_exactly_its_customers(Backend::Embedded).await;
 }
 
+/// 停电报备: a call from a customer inside a known incident is answered with its status,
+/// for the 95598 agent; a lone call elsewhere is answered as being checked.
+#[tokio::test]
+async fn a_call_inside_a_known_incident_is_answered_with_its_status_for_the_agent() {
+    let mut config = OutageConfig::default();
+    config.rules.normal.hold_secs = 1;
+    let h = Harness::new(Backend::Postgres, config).await;
+    let _service = h.start().await;
+    let (device, customers) = h.protective_devices()[0].clone();
+    h.publish(trip(&device), h.now()).await;
+    let detected = h
+        .wait_for_published(|e| matches!(e, OutageEvent::Detected(_)))
+        .await;
+    let call = |id: &str, customer: &str| {
+        FieldEvent::CallTrouble(fudian_events::field::CallTrouble {
+            call_id: id.into(),
+            customer: Some(customer.into()),
+            location: None,
+            kind: fudian_events::field::TroubleKind::NoPower,
+            text: "家里没电了".to_owned(),
+        })
+    };
+    h.publish(call("95598-1", &customers[0]), h.now()).await;
+    let answer = h.wait_for_call_answer("95598-1").await;
+    assert_eq!(answer.incident.as_ref(), Some(detected.incident()));
+    assert!(answer.etr.is_some() && answer.started_at.is_some());
+    assert!(answer.message.contains("抢修"), "{}", answer.message);
+
+    let lit = h
+        .grid
+        .customers
+        .iter()
+        .map(|c| c.id.as_ref().to_owned())
+        .find(|c| !customers.contains(c))
+        .unwrap();
+    // A lone call elsewhere is a predicted outage until a meter ping confirms it.
+    h.publish(call("95598-2", &lit), h.now()).await;
+    let answer = h.wait_for_call_answer("95598-2").await;
+    assert_ne!(answer.incident.as_ref(), Some(detected.incident()));
+    assert_eq!(
+        answer.state,
+        Some(fudian_events::outage::IncidentState::Predicted)
+    );
+    assert!(answer.message.contains("正在核实"), "{}", answer.message);
+}
+
 #[tokio::test]
 async fn last_gasps_roll_up_into_a_predicted_incident() {
     let mut config = OutageConfig::default();

@@ -294,7 +294,9 @@ impl Harness {
             .lock()
             .unwrap()
             .iter()
-            .filter(|m| m.exchange == self.config.exchanges.outage)
+            .filter(|m| {
+                m.exchange == self.config.exchanges.outage && m.routing_key.starts_with("outage.")
+            })
             .map(|m| fudian_events::outage::decode(&m.body).unwrap().event)
             .collect()
     }
@@ -310,6 +312,30 @@ impl Harness {
                 "not published; seen {:?}",
                 self.published_events()
             );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The answer published for trouble call `call_id`.
+    pub async fn wait_for_call_answer(&self, call_id: &str) -> fudian_events::call::CallAnswer {
+        let started = Instant::now();
+        loop {
+            let answers: Vec<fudian_events::call::CallAnswer> = self
+                .observed
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m.routing_key == fudian_events::call::CALL_ANSWERED)
+                .map(|m| {
+                    let fudian_events::call::CallEvent::Answered(answer) =
+                        fudian_events::call::decode(&m.body).unwrap().event;
+                    answer
+                })
+                .collect();
+            if let Some(answer) = answers.into_iter().find(|a| a.call_id.as_str() == call_id) {
+                return answer;
+            }
+            assert!(started.elapsed() < WAIT, "call {call_id} never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
