@@ -69,6 +69,24 @@ pub fn router(readiness: Readiness, metrics: Option<PrometheusHandle>) -> Router
         .with_state(HealthState { readiness, metrics })
 }
 
+/// Serves one service on its own (the `run` of a service crate): `api` with `/healthz`,
+/// `/readyz` (`readiness`) and `/metrics`, with the callers' addresses available to
+/// handlers (per-IP limits), until `shutdown`.
+pub async fn serve(
+    api: Router,
+    readiness: Readiness,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = api.merge(router(readiness, None));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
 async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     let failures = state.readiness.failures().await;
     if failures.is_empty() {

@@ -128,6 +128,36 @@ impl Bus {
         }
     }
 
+    /// [`Bus::consume`] until `shutdown`, restarting a consumer that failed (the broker stayed
+    /// away longer than the reconnection patience, a channel error) after a pause, so a
+    /// service never stops consuming while it runs.
+    pub async fn consume_until_shutdown<H: Handler + Clone>(
+        &self,
+        spec: &QueueSpec,
+        handler: H,
+        shutdown: CancellationToken,
+    ) {
+        restarting(spec, &shutdown, || {
+            self.consume(spec, handler.clone(), shutdown.clone())
+        })
+        .await;
+    }
+
+    /// [`Bus::consume_batch`] until `shutdown`, restarting like [`Bus::consume_until_shutdown`].
+    pub async fn consume_batch_until_shutdown<H: BatchHandler + Clone>(
+        &self,
+        spec: &QueueSpec,
+        max_batch: usize,
+        max_wait: Duration,
+        handler: H,
+        shutdown: CancellationToken,
+    ) {
+        restarting(spec, &shutdown, || {
+            self.consume_batch(spec, max_batch, max_wait, handler.clone(), shutdown.clone())
+        })
+        .await;
+    }
+
     /// Up to `max` dead letters of `queue`, oldest first, left in the DLQ. Their exchange and
     /// routing key are the original ones; headers carry `x-fudian-error`, `x-fudian-attempt`.
     pub async fn dead_letters(
@@ -181,4 +211,26 @@ pub(crate) fn check_batch_outcomes(
     );
     tracing::error!(error = %reason, "batch handler broke its contract");
     vec![Err(HandlerError::Transient(reason)); deliveries]
+}
+
+/// Runs `consumer` until it ends cleanly or `shutdown`, starting it again a second after
+/// each failure.
+async fn restarting<F, Fut>(spec: &QueueSpec, shutdown: &CancellationToken, mut consumer: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), BusError>>,
+{
+    const PAUSE: Duration = Duration::from_secs(1);
+    while !shutdown.is_cancelled() {
+        match consumer().await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(error = %error, queue = %spec.name, "consumer stopped, restarting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(PAUSE) => {}
+                }
+            }
+        }
+    }
 }

@@ -146,21 +146,14 @@ pub async fn run(
         let store = store.clone();
         async move { store.ping().await.map_err(|error| error.to_string()) }
     });
-    let app = running
-        .router
-        .merge(fudian_bootstrap::health::router(readiness, None));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
-    .context("failed to serve the notify api")?;
+    fudian_bootstrap::health::serve(running.router, readiness, listener, shutdown)
+        .await
+        .context("failed to serve the notify api")?;
     running.tasks.wait().await;
     Ok(())
 }
 
-/// Consumes `notify.events` until shutdown; a broken consumer is restarted after a pause.
+/// Consumes `notify.events` until shutdown (a broken consumer is restarted by the bus).
 async fn consume(
     bus: Bus,
     queue: fudian_bus::QueueSpec,
@@ -168,29 +161,14 @@ async fn consume(
     shutdown: CancellationToken,
 ) {
     let config = runtime.config.clone();
-    while !shutdown.is_cancelled() {
-        let handler = handlers::events::Events {
-            runtime: Arc::clone(&runtime),
-        };
-        let result = bus
-            .consume_batch(
-                &queue,
-                config.batch_size,
-                config.batch_wait(),
-                handler,
-                shutdown.clone(),
-            )
-            .await;
-        match result {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::error!(error = %error, queue = %queue.name, "notify consumer stopped, restarting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
+    let handler = handlers::events::Events { runtime };
+    bus.consume_batch_until_shutdown(
+        &queue,
+        config.batch_size,
+        config.batch_wait(),
+        handler,
+        shutdown,
+    )
+    .await;
     tracing::info!("notify consumer stopped");
 }

@@ -24,18 +24,11 @@ use fudian_bus::ceiling::{RawTopology, raw_publish_consume};
 use fudian_bus::{Bus, ExchangeSpec, RabbitConfig, WireMessage};
 use fudian_outage::{Deps, ExchangeNames, OutageConfig};
 use fudian_sim::{ReportedIncident, SimOptions, generate, score};
-use fudian_store::{OutboxSink, RelayConfig, SinkError, Store, StoreConfig};
+use fudian_store::{RelayConfig, Store, StoreConfig};
+use fudian_testkit::BusSink;
 use futures::StreamExt;
 use sqlx::{Connection, Row};
 use tokio_util::sync::CancellationToken;
-
-struct BusSink(Bus);
-
-impl OutboxSink for BusSink {
-    async fn publish_batch(&self, messages: Vec<WireMessage>) -> Result<(), SinkError> {
-        self.0.publish_batch(messages).await.map_err(SinkError::new)
-    }
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -45,12 +38,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn database_url(database: &str) -> String {
-    let admin = std::env::var("FUDIAN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let head = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(head, _)| head);
-    format!("{head}/{database}")
+    fudian_testkit::url_with_database(&fudian_testkit::admin_url(), database)
 }
 
 #[tokio::main]

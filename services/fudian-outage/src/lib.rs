@@ -109,18 +109,14 @@ pub async fn run(
         let store = store.clone();
         async move { store.ping().await.map_err(|error| error.to_string()) }
     });
-    let app = running
-        .router
-        .merge(fudian_bootstrap::health::router(readiness, None));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    fudian_bootstrap::health::serve(running.router, readiness, listener, shutdown)
         .await
         .context("failed to serve the outage api")?;
     running.tasks.wait().await;
     Ok(())
 }
 
-/// Consumes `outage.events` until shutdown; a broken consumer is restarted after a pause.
+/// Consumes `outage.events` until shutdown (a broken consumer is restarted by the bus).
 async fn consume(
     bus: Bus,
     queue: fudian_bus::QueueSpec,
@@ -128,30 +124,15 @@ async fn consume(
     shutdown: CancellationToken,
 ) {
     let config = runtime.config().clone();
-    while !shutdown.is_cancelled() {
-        let handler = handlers::field::FieldEvents {
-            runtime: Arc::clone(&runtime),
-        };
-        let result = bus
-            .consume_batch(
-                &queue,
-                config.batch_size,
-                config.batch_wait(),
-                handler,
-                shutdown.clone(),
-            )
-            .await;
-        match result {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::error!(error = %error, queue = %queue.name, "outage consumer stopped, restarting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
+    let handler = handlers::field::FieldEvents { runtime };
+    bus.consume_batch_until_shutdown(
+        &queue,
+        config.batch_size,
+        config.batch_wait(),
+        handler,
+        shutdown,
+    )
+    .await;
 }
 
 /// Ticks the engine and snapshots it; at shutdown, waits for the consumer to finish its

@@ -123,39 +123,22 @@ pub async fn run(
         let store = store.clone();
         async move { store.ping().await.map_err(|error| error.to_string()) }
     });
-    let app = running
-        .router
-        .merge(fudian_bootstrap::health::router(readiness, None));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    fudian_bootstrap::health::serve(running.router, readiness, listener, shutdown)
         .await
         .context("failed to serve the planner api")?;
     running.tasks.wait().await;
     Ok(())
 }
 
-/// Consumes `fudian.outage` until shutdown; a broken consumer is restarted after a pause.
+/// Consumes `fudian.outage` events until shutdown (a broken consumer is restarted by the
+/// bus).
 async fn consume(
     bus: Bus,
     queue: fudian_bus::QueueSpec,
     planner: Arc<Planner>,
     shutdown: CancellationToken,
 ) {
-    while !shutdown.is_cancelled() {
-        let handler = {
-            let planner = Arc::clone(&planner);
-            move |delivery| handlers::outage::handle(Arc::clone(&planner), delivery)
-        };
-        match bus.consume(&queue, handler, shutdown.clone()).await {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::error!(error = %error, queue = %queue.name, "planner consumer stopped, restarting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
+    let handler = move |delivery| handlers::outage::handle(Arc::clone(&planner), delivery);
+    bus.consume_until_shutdown(&queue, handler, shutdown).await;
     tracing::info!("planner service stopped");
 }

@@ -73,6 +73,7 @@ pub fn decode(exchanges: &ExchangeNames, message: &WireMessage) -> Result<Decode
 }
 
 /// The batch handler given to the bus.
+#[derive(Clone)]
 pub struct DispatchEvents {
     pub runtime: Arc<Runtime>,
 }

@@ -85,6 +85,7 @@ pub fn decode(config: &NotifyConfig, exchange: &str, body: &[u8]) -> Result<Deco
 }
 
 /// The batch handler given to the bus.
+#[derive(Clone)]
 pub struct Events {
     pub runtime: Arc<Runtime>,
 }

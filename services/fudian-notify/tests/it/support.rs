@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, FixedOffset, TimeDelta};
-use fudian_bus::{Bus, ExchangeSpec, RabbitConfig, WireMessage};
+use fudian_bus::{Bus, ExchangeSpec, WireMessage};
 use fudian_events::common::{AffectedCounts, Device, DeviceKind, GeoPoint};
 use fudian_events::envelope::{Envelope, Event, now_shanghai};
 use fudian_events::ids::{CustomerId, IncidentId};
@@ -20,44 +20,13 @@ use fudian_events::outage::{
 use fudian_grid::Grid;
 use fudian_notify::stub::{AcceptedMessage, Stubs, template_ids};
 use fudian_notify::{Deps, ExchangeNames, NotifyConfig, Running};
-use fudian_store::{Store, StoreConfig};
-use sqlx::Connection;
+use fudian_store::Store;
+pub use fudian_testkit::Backend;
+use fudian_testkit::{Provisioned, Scratch};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 pub const WAIT: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// RabbitMQ and PostgreSQL.
-    Postgres,
-    /// The in-process bus and SQLite.
-    Embedded,
-}
-
-fn amqp_url() -> String {
-    std::env::var("FUDIAN_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-fn admin_url() -> String {
-    std::env::var("FUDIAN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn url_with_database(base: &str, database: &str) -> String {
-    let (without_query, query) = match base.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (base, None),
-    };
-    let host_part = without_query
-        .rsplit_once('/')
-        .map_or(without_query, |(head, _)| head);
-    match query {
-        Some(query) => format!("{host_part}/{database}?{query}"),
-        None => format!("{host_part}/{database}"),
-    }
-}
 
 /// A generated city grid with `customers` accounts (cached per size for the test binary).
 pub fn grid(customers: u64) -> Arc<Grid> {
@@ -114,11 +83,6 @@ pub fn openid(grid: &Grid, customer: &str) -> String {
     c.wechat_openid.as_deref().unwrap().to_owned()
 }
 
-enum Cleanup {
-    Postgres { database: String },
-    Embedded { _dir: tempfile::TempDir },
-}
-
 pub struct Harness {
     pub bus: Bus,
     pub store: Store,
@@ -126,7 +90,7 @@ pub struct Harness {
     pub config: NotifyConfig,
     pub database_url: Option<String>,
     prefix: String,
-    cleanup: Cleanup,
+    scratch: Scratch,
 }
 
 /// A delivery row as the tests look at it.
@@ -146,44 +110,17 @@ pub struct Row {
 
 impl Harness {
     pub async fn new(backend: Backend, grid: Arc<Grid>, mut config: NotifyConfig) -> Self {
-        let prefix = format!("t{}.", uuid::Uuid::now_v7().simple());
+        let prefix = fudian_testkit::unique_prefix();
         config.exchanges = ExchangeNames::prefixed(&prefix);
         config.queue = format!("{prefix}notify.events");
         // Tests do not wait for idle polling.
         config.sender.poll_interval_ms = 50;
-        let (bus, store, cleanup, database_url) = match backend {
-            Backend::Postgres => {
-                let database = format!("fudian_test_{}", uuid::Uuid::now_v7().simple());
-                let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {database}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                let url = url_with_database(&admin_url(), &database);
-                let store = Store::connect(StoreConfig::new(url.as_str()))
-                    .await
-                    .unwrap();
-                let bus = Bus::connect_rabbit(&amqp_url(), RabbitConfig::default())
-                    .await
-                    .unwrap();
-                (bus, store, Cleanup::Postgres { database }, Some(url))
-            }
-            Backend::Embedded => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().display());
-                let store = Store::connect(StoreConfig::new(url.as_str()))
-                    .await
-                    .unwrap();
-                (
-                    Bus::in_process(),
-                    store,
-                    Cleanup::Embedded { _dir: dir },
-                    None,
-                )
-            }
-        };
-        store.migrate().await.unwrap();
+        let Provisioned {
+            bus,
+            store,
+            scratch,
+            database_url,
+        } = fudian_testkit::provision(backend).await;
         bus.declare(&ExchangeSpec::fudian(&prefix), &[])
             .await
             .unwrap();
@@ -194,7 +131,7 @@ impl Harness {
             config,
             database_url,
             prefix,
-            cleanup,
+            scratch,
         }
     }
 
@@ -279,13 +216,7 @@ impl Harness {
         }
         self.bus.close().await;
         self.store.close().await;
-        if let Cleanup::Postgres { database } = self.cleanup {
-            let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
+        self.scratch.remove().await;
     }
 }
 

@@ -130,6 +130,7 @@ pub fn decode_as(kind: JournalKind, body: &[u8]) -> Result<Decoded, String> {
 }
 
 /// The batch handler given to the bus.
+#[derive(Clone)]
 pub struct FieldEvents {
     pub runtime: Arc<Runtime>,
 }

@@ -4,56 +4,25 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fudian_bus::{Bus, Delivery, ExchangeSpec, QueueSpec, RabbitConfig, WireMessage};
+use fudian_bus::{Bus, ExchangeSpec, QueueSpec, WireMessage};
 use fudian_events::envelope::Envelope;
 use fudian_events::outage::OutageEvent;
 use fudian_events::planned::PlannedEvent;
 use fudian_grid::Grid;
 use fudian_planner::{Deps, ExchangeNames, PlannerConfig, Running};
-use fudian_store::{OutboxSink, RelayConfig, SinkError, Store, StoreConfig};
-use sqlx::Connection;
+use fudian_store::Store;
+pub use fudian_testkit::Backend;
+use fudian_testkit::{Provisioned, Recorded, Scratch};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Generous: these machines are small and shared.
 pub const WAIT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// RabbitMQ and PostgreSQL.
-    Postgres,
-    /// The in-process bus and SQLite.
-    Embedded,
-}
-
-fn amqp_url() -> String {
-    std::env::var("FUDIAN_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-fn admin_url() -> String {
-    std::env::var("FUDIAN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn url_with_database(base: &str, database: &str) -> String {
-    let (without_query, query) = match base.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (base, None),
-    };
-    let host_part = without_query
-        .rsplit_once('/')
-        .map_or(without_query, |(head, _)| head);
-    match query {
-        Some(query) => format!("{host_part}/{database}?{query}"),
-        None => format!("{host_part}/{database}"),
-    }
-}
 
 /// The sample grid: `examples/grids/mv-oberrhein` in the repository, else the shared one.
 pub fn grid_dir() -> PathBuf {
@@ -79,107 +48,45 @@ pub fn references() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-struct BusSink(Bus);
-
-impl OutboxSink for BusSink {
-    async fn publish_batch(&self, messages: Vec<WireMessage>) -> Result<(), SinkError> {
-        self.0.publish_batch(messages).await.map_err(SinkError::new)
-    }
-}
-
-enum Cleanup {
-    Postgres { database: String },
-    Embedded { _dir: tempfile::TempDir },
-}
-
 pub struct Harness {
     pub bus: Bus,
     pub store: Store,
     pub grid: Arc<Grid>,
     pub config: PlannerConfig,
-    observed: Arc<Mutex<Vec<WireMessage>>>,
+    observed: Recorded,
     observer: QueueSpec,
     stop: CancellationToken,
     background: Vec<tokio::task::JoinHandle<()>>,
-    cleanup: Cleanup,
+    scratch: Scratch,
     prefix: String,
 }
 
 impl Harness {
     pub async fn new(backend: Backend, mut config: PlannerConfig) -> Self {
-        let prefix = format!("t{}.", uuid::Uuid::now_v7().simple());
+        let prefix = fudian_testkit::unique_prefix();
         config.exchanges = ExchangeNames::prefixed(&prefix);
         config.queue = format!("{prefix}planner.outage-events");
         // Retries come back quickly in tests.
         config.retry_delays_ms = vec![200];
-        let (bus, store, cleanup) = match backend {
-            Backend::Postgres => {
-                let database = format!("fudian_test_{}", uuid::Uuid::now_v7().simple());
-                let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {database}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                let store = Store::connect(StoreConfig::new(
-                    url_with_database(&admin_url(), &database).as_str(),
-                ))
-                .await
-                .unwrap();
-                let bus = Bus::connect_rabbit(&amqp_url(), RabbitConfig::default())
-                    .await
-                    .unwrap();
-                (bus, store, Cleanup::Postgres { database })
-            }
-            Backend::Embedded => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().display());
-                let store = Store::connect(StoreConfig::new(url.as_str()))
-                    .await
-                    .unwrap();
-                (Bus::in_process(), store, Cleanup::Embedded { _dir: dir })
-            }
-        };
-        store.migrate().await.unwrap();
+        let Provisioned {
+            bus,
+            store,
+            scratch,
+            ..
+        } = fudian_testkit::provision(backend).await;
         bus.declare(&ExchangeSpec::fudian(&prefix), &[])
             .await
             .unwrap();
         let stop = CancellationToken::new();
-        let observed = Arc::new(Mutex::new(Vec::new()));
         // A test queue bound to the planned exchange: what notify and outage would get.
         let observer = QueueSpec::new(format!("{prefix}observer"))
             .bind(config.exchanges.planned.clone(), "planned.#");
-        let mut background = Vec::new();
-        {
-            let bus = bus.clone();
-            let spec = observer.clone();
-            let seen = Arc::clone(&observed);
-            let stop = stop.clone();
-            bus.declare(&[], std::slice::from_ref(&spec)).await.unwrap();
-            background.push(tokio::spawn(async move {
-                let handler = move |delivery: Delivery| {
-                    let seen = Arc::clone(&seen);
-                    async move {
-                        seen.lock().unwrap().push(delivery.message);
-                        Ok(())
-                    }
-                };
-                bus.consume(&spec, handler, stop).await.unwrap();
-            }));
-        }
-        {
-            let relay = store.outbox_relay(
-                BusSink(bus.clone()),
-                RelayConfig {
-                    poll_interval: Duration::from_millis(100),
-                    ..RelayConfig::default()
-                },
-            );
-            let stop = stop.clone();
-            background.push(tokio::spawn(async move {
-                relay.run(stop).await.unwrap();
-            }));
-        }
+        let (observed, recorder) =
+            fudian_testkit::spawn_recorder(&bus, &observer, stop.clone()).await;
+        let background = vec![
+            recorder,
+            fudian_testkit::spawn_relay(&store, &bus, stop.clone()),
+        ];
         Self {
             bus,
             store,
@@ -189,7 +96,7 @@ impl Harness {
             observer,
             stop,
             background,
-            cleanup,
+            scratch,
             prefix,
         }
     }
@@ -340,13 +247,7 @@ impl Harness {
         }
         self.bus.close().await;
         self.store.close().await;
-        if let Cleanup::Postgres { database } = self.cleanup {
-            let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
+        self.scratch.remove().await;
     }
 }
 
