@@ -86,6 +86,18 @@ impl Engine {
         now: Millis,
     ) -> Result<Vec<Effect>, EngineError> {
         let c = self.customer_index(meter)?;
+        // A gasp from before the restoration of the customer's incident is late news of it
+        // (AMI head-ends queue and reorder), not a new outage, even when the meter's
+        // power-restored overtook it. A later one may be a nested outage, decided when the
+        // hold ends (see `release_held`): a trip of the same feeder reordered behind its
+        // meters' gasps must win over the nested reading.
+        if let Some(recent) = self.state.recent_customers.get(&c)
+            && at < recent.restored_at
+        {
+            return Ok(vec![ignored(format!(
+                "last gasp of meter `{meter}` predates the restoration of its incident"
+            ))]);
+        }
         self.check_meter_order(c, "last gasp", at)?;
         if self.state.held_gasps.contains_key(&c) {
             return Ok(vec![ignored(format!(
@@ -97,17 +109,6 @@ impl Engine {
         if let Some(seq) = self.active_incident_of(c) {
             self.attach_heard(seq, c, at, EvidenceKind::LastGasp, &mut effects);
             return Ok(effects);
-        }
-        // A gasp from before the restoration is late news of the restored incident (AMI
-        // head-ends queue and reorder), not a new outage. A later one may be a nested
-        // outage, decided when the hold ends (see `release_held`): a trip of the same
-        // feeder reordered behind its meters' gasps must win over the nested reading.
-        if let Some(recent) = self.state.recent_customers.get(&c)
-            && at < recent.restored_at
-        {
-            return Ok(vec![ignored(format!(
-                "last gasp of meter `{meter}` predates the restoration of its incident"
-            ))]);
         }
         let token = self.hold(Spot::Customer(c), HeldKind::LastGasp, at, now);
         self.state.held_gasps.insert(c, (token, at));

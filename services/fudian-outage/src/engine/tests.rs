@@ -582,6 +582,21 @@ fn a_late_last_gasp_from_before_the_restoration_is_not_a_nested_outage() {
 }
 
 #[test]
+fn a_late_last_gasp_overtaken_by_its_power_restored_is_late_news_not_out_of_order() {
+    let mut engine = engine();
+    feed(&mut engine, trip("BRK"), 0);
+    feed(&mut engine, close("BRK", CloseCause::Reclose), 1);
+    feed(&mut engine, power_back("C13"), 1);
+    let late = engine
+        .handle(Input::Field(&field(gasp("C13"), 0)), at(3))
+        .unwrap();
+    assert!(
+        late.iter().all(|e| matches!(e, Effect::Ignored(_))),
+        "{late:?}"
+    );
+}
+
+#[test]
 fn switching_restores_part_of_an_incident_and_the_tie_the_rest() {
     let mut engine = engine();
     let effects = feed(&mut engine, trip("REC"), 0);
