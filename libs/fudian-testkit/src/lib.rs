@@ -186,6 +186,79 @@ pub async fn spawn_recorder(
     (recorded, task)
 }
 
+/// Events `consumer` recorded as processed (its inbox rows).
+pub async fn processed(store: &Store, consumer: &str) -> usize {
+    const SQL: &str = "SELECT count(*) FROM platform.inbox WHERE consumer = $1";
+    let count: i64 = if let Some(pool) = store.as_postgres() {
+        sqlx::query_scalar(SQL)
+            .bind(consumer)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = store.as_sqlite().unwrap();
+        sqlx::query_scalar(SQL)
+            .bind(consumer)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    usize::try_from(count).unwrap()
+}
+
+/// Waits until `consumer` processed at least `n` events, failing after `patience`.
+pub async fn wait_processed(store: &Store, consumer: &str, n: usize, patience: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let done = processed(store, consumer).await;
+        if done >= n {
+            return;
+        }
+        assert!(started.elapsed() < patience, "only {done} of {n} processed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Calls a service's router in process (no socket): the status and the body.
+pub async fn call(
+    router: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    use tower::ServiceExt;
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+/// `GET path` on a service's router.
+pub async fn get(router: &axum::Router, path: &str) -> (axum::http::StatusCode, Vec<u8>) {
+    let request = axum::http::Request::get(path)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    call(router, request).await
+}
+
+/// `POST path` with a JSON body on a service's router.
+pub async fn post(
+    router: &axum::Router,
+    path: &str,
+    json: String,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    let request = axum::http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(json))
+        .unwrap();
+    call(router, request).await
+}
+
+/// A body as JSON, `null` when it is not JSON.
+pub fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or(serde_json::Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use fudian_bus::{Bus, Delivery, ExchangeSpec, QueueSpec, WireMessage};
 use fudian_events::envelope::{Envelope, now_shanghai};
@@ -21,7 +20,6 @@ use fudian_store::Store;
 pub use fudian_testkit::Backend;
 use fudian_testkit::{Provisioned, Recorded, Scratch};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -274,33 +272,11 @@ impl Harness {
 
     /// Events the service recorded as processed (its inbox rows).
     pub async fn processed(&self) -> usize {
-        const SQL: &str = "SELECT count(*) FROM platform.inbox WHERE consumer = $1";
-        let count: i64 = if let Some(pool) = self.store.as_postgres() {
-            sqlx::query_scalar(SQL)
-                .bind(&self.config.consumer)
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        } else {
-            sqlx::query_scalar(SQL)
-                .bind(&self.config.consumer)
-                .fetch_one(self.store.as_sqlite().unwrap())
-                .await
-                .unwrap()
-        };
-        usize::try_from(count).unwrap()
+        fudian_testkit::processed(&self.store, &self.config.consumer).await
     }
 
     pub async fn wait_processed(&self, n: usize) {
-        let started = Instant::now();
-        loop {
-            let done = self.processed().await;
-            if done >= n {
-                return;
-            }
-            assert!(started.elapsed() < WAIT, "only {done} of {n} processed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        fudian_testkit::wait_processed(&self.store, &self.config.consumer, n, WAIT).await;
     }
 
     /// (incident, customer, kind) of every interruption record.
@@ -465,8 +441,8 @@ pub struct Service {
 
 impl Service {
     pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        let request = Request::get(path).body(Body::empty()).unwrap();
-        self.call(request).await
+        let (status, body) = fudian_testkit::get(&self.router, path).await;
+        (status, fudian_testkit::json(&body))
     }
 
     pub async fn post(
@@ -474,21 +450,8 @@ impl Service {
         path: &str,
         body: serde_json::Value,
     ) -> (StatusCode, serde_json::Value) {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        self.call(request).await
-    }
-
-    async fn call(&self, request: Request<Body>) -> (StatusCode, serde_json::Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, json)
+        let (status, body) = fudian_testkit::post(&self.router, path, body.to_string()).await;
+        (status, fudian_testkit::json(&body))
     }
 
     /// Every customer of an incident, walking the pages.

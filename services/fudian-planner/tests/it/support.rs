@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use fudian_bus::{Bus, ExchangeSpec, QueueSpec, WireMessage};
 use fudian_events::envelope::Envelope;
 use fudian_events::outage::OutageEvent;
@@ -19,7 +18,6 @@ use fudian_store::Store;
 pub use fudian_testkit::Backend;
 use fudian_testkit::{Provisioned, Recorded, Scratch};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// Generous: these machines are small and shared.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -173,35 +171,8 @@ impl Harness {
             .unwrap();
     }
 
-    /// Outage events the planner recorded as processed (its inbox rows).
-    pub async fn processed(&self) -> usize {
-        const SQL: &str = "SELECT count(*) FROM platform.inbox WHERE consumer = $1";
-        let count: i64 = if let Some(pool) = self.store.as_postgres() {
-            sqlx::query_scalar(SQL)
-                .bind(&self.config.consumer)
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        } else {
-            sqlx::query_scalar(SQL)
-                .bind(&self.config.consumer)
-                .fetch_one(self.store.as_sqlite().unwrap())
-                .await
-                .unwrap()
-        };
-        usize::try_from(count).unwrap()
-    }
-
     pub async fn wait_processed(&self, n: usize) {
-        let started = Instant::now();
-        loop {
-            let done = self.processed().await;
-            if done >= n {
-                return;
-            }
-            assert!(started.elapsed() < WAIT, "only {done} of {n} processed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        fudian_testkit::wait_processed(&self.store, &self.config.consumer, n, WAIT).await;
     }
 
     /// Interruption records of one source (`incident:<id>` or `job:<id>`).
@@ -260,18 +231,13 @@ pub struct Service {
 
 impl Service {
     pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        let request = Request::get(path).body(Body::empty()).unwrap();
-        let (status, bytes) = self.call(request).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        )
+        let (status, body) = fudian_testkit::get(&self.router, path).await;
+        (status, fudian_testkit::json(&body))
     }
 
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
-        let request = Request::get(path).body(Body::empty()).unwrap();
-        let (status, bytes) = self.call(request).await;
-        (status, String::from_utf8(bytes).unwrap())
+        let (status, body) = fudian_testkit::get(&self.router, path).await;
+        (status, String::from_utf8(body).unwrap())
     }
 
     pub async fn post(
@@ -279,33 +245,13 @@ impl Service {
         path: &str,
         body: serde_json::Value,
     ) -> (StatusCode, serde_json::Value) {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let (status, bytes) = self.call(request).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        )
+        let (status, body) = fudian_testkit::post(&self.router, path, body.to_string()).await;
+        (status, fudian_testkit::json(&body))
     }
 
     pub async fn post_text(&self, path: &str, body: serde_json::Value) -> (StatusCode, String) {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let (status, bytes) = self.call(request).await;
-        (status, String::from_utf8(bytes).unwrap())
-    }
-
-    async fn call(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, bytes.to_vec())
+        let (status, body) = fudian_testkit::post(&self.router, path, body.to_string()).await;
+        (status, String::from_utf8(body).unwrap())
     }
 
     /// Creates a job and returns its id (asserting 201).
