@@ -364,24 +364,8 @@ impl Topology {
         stay_out_unreachable.sort_unstable();
         let mut customers_out = fault.customers_out;
         customers_out.sort_unstable();
-        let restored: Vec<u32> = customers_out
-            .iter()
-            .copied()
-            .filter(|&c| {
-                stay_out_faulted.binary_search(&c).is_err()
-                    && stay_out_unreachable.binary_search(&c).is_err()
-            })
-            .collect();
-        let capacity = if let Some(violation) = refused.first() {
-            violation.capacity.clone()
-        } else if let Some(unchecked) = close_switches
-            .iter()
-            .find(|c| matches!(c.capacity, CapacityCheck::Unchecked { .. }))
-        {
-            unchecked.capacity.clone()
-        } else {
-            CapacityCheck::Checked
-        };
+        let restored = restored_customers(&customers_out, &stay_out_faulted, &stay_out_unreachable);
+        let capacity = plan_capacity(&refused, &close_switches);
         RestorationPlan {
             faulted: branch,
             protective_device: fault.protective_device,
@@ -424,5 +408,40 @@ impl Topology {
             }
         }
         region
+    }
+}
+
+/// The customers of `customers_out` (sorted) that neither stay out with the faulted section
+/// nor stay out unreachable (both sorted).
+pub(super) fn restored_customers(
+    customers_out: &[u32],
+    stay_out_faulted: &[u32],
+    stay_out_unreachable: &[u32],
+) -> Vec<u32> {
+    customers_out
+        .iter()
+        .copied()
+        .filter(|&c| {
+            stay_out_faulted.binary_search(&c).is_err()
+                && stay_out_unreachable.binary_search(&c).is_err()
+        })
+        .collect()
+}
+
+/// A plan's capacity status: the first refused closing's violation, else the first
+/// unchecked closing's reason, else checked.
+pub(super) fn plan_capacity(
+    refused: &[TieClosing],
+    close_switches: &[TieClosing],
+) -> CapacityCheck {
+    if let Some(violation) = refused.first() {
+        violation.capacity.clone()
+    } else if let Some(unchecked) = close_switches
+        .iter()
+        .find(|c| matches!(c.capacity, CapacityCheck::Unchecked { .. }))
+    {
+        unchecked.capacity.clone()
+    } else {
+        CapacityCheck::Checked
     }
 }

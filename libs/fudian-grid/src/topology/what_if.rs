@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::plan::{CapacityCheck, RestorationPlan, TieClosing};
+use super::plan::{CapacityCheck, RestorationPlan, TieClosing, plan_capacity, restored_customers};
 use super::{NONE, Topology};
 use crate::model::BranchKind;
 
@@ -239,24 +239,8 @@ impl<'t> LocalPlanner<'t> {
         let reclose = fault.protective_device.filter(|d| !isolating.contains(d));
         let mut customers_out = fault.customers_out;
         customers_out.sort_unstable();
-        let restored: Vec<u32> = customers_out
-            .iter()
-            .copied()
-            .filter(|&c| {
-                stay_out_faulted.binary_search(&c).is_err()
-                    && stay_out_unreachable.binary_search(&c).is_err()
-            })
-            .collect();
-        let capacity = if let Some(violation) = refused.first() {
-            violation.capacity.clone()
-        } else if let Some(unchecked) = close_switches
-            .iter()
-            .find(|c| matches!(c.capacity, CapacityCheck::Unchecked { .. }))
-        {
-            unchecked.capacity.clone()
-        } else {
-            CapacityCheck::Checked
-        };
+        let restored = restored_customers(&customers_out, &stay_out_faulted, &stay_out_unreachable);
+        let capacity = plan_capacity(&refused, &close_switches);
         Some(RestorationPlan {
             faulted: branch,
             protective_device: fault.protective_device,
