@@ -197,6 +197,10 @@ pub struct SenderSettings {
     pub lease_secs: u64,
     /// How often an idle worker looks for due deliveries (milliseconds).
     pub poll_interval_ms: u64,
+    /// How long an SMS whose request went unanswered (the sender died, or it timed out)
+    /// waits for the provider's receipt before it is sent again (seconds). Receipts
+    /// usually come within a minute; Alibaba pushes again at 1, 5 and 10 minutes.
+    pub receipt_window_secs: u64,
 }
 
 impl Default for SenderSettings {
@@ -206,6 +210,7 @@ impl Default for SenderSettings {
             claim_batch: 500,
             lease_secs: 60,
             poll_interval_ms: 200,
+            receipt_window_secs: 900,
         }
     }
 }
@@ -265,6 +270,12 @@ impl NotifyConfig {
             return fail(
                 "sender.lease_secs",
                 "must be between 1 and 599 (below WeChat's 10-minute client_msg_id window)",
+            );
+        }
+        if self.sender.receipt_window_secs == 0 || self.sender.receipt_window_secs > 86_400 {
+            return fail(
+                "sender.receipt_window_secs",
+                "must be between 1 and 86400 (a day)",
             );
         }
         let base = self.detail_base_url.as_str();

@@ -608,44 +608,62 @@ pub async fn claim(tx: &mut Tx, now: i64, lease_until: i64, limit: i64) -> Resul
 /// Deliveries whose claim ran out (the worker died between claim and record): those on
 /// channels that de-duplicate by our id (WeChat `client_msg_id`, app `webhook-id`, the
 /// local sink) and SMS whose request had not left yet (`dispatched_at` unset) go back to
-/// the queue; SMS whose request may have left, when an SMS provider is configured, are
-/// marked sent-uncertain: SendSms is not idempotent, so resending could text twice (the
-/// at-most-once window). Returns (requeued, uncertain).
-pub async fn recover_expired(tx: &mut Tx, now: i64, sms_is_idempotent: bool) -> Result<(u64, u64)> {
+/// the queue. SMS whose request may have left, when an SMS provider is configured, wait
+/// for their receipt until `settle_by` (SendSms is not idempotent: resending at once could
+/// text twice); [`settle`] resends those no receipt came for. Returns (requeued, unsettled).
+pub async fn recover_expired(
+    tx: &mut Tx,
+    now: i64,
+    settle_by: i64,
+    sms_is_idempotent: bool,
+) -> Result<(u64, u64)> {
     const REQUEUE: &str = "UPDATE notify.deliveries SET state = 'queued', claimed_until = NULL, \
          next_attempt_at = $1, updated_at = $1 \
          WHERE state = 'sending' AND claimed_until < $1 \
          AND ($2 OR channel IS NULL OR channel <> 'sms' OR dispatched_at IS NULL)";
-    const UNCERTAIN: &str = "UPDATE notify.deliveries SET state = 'sent', claimed_until = NULL, \
-         answer = $2, sent_at = $1, updated_at = $1 \
+    const UNSETTLED: &str = "UPDATE notify.deliveries SET state = 'sent', claimed_until = NULL, \
+         answer = $2, sent_at = $1, settle_by = $3, updated_at = $1 \
          WHERE state = 'sending' AND claimed_until < $1 AND channel = 'sms' \
          AND dispatched_at IS NOT NULL";
     let requeued = exec!(tx, REQUEUE, REQUEUE, now, sms_is_idempotent);
     let answer = serde_json::json!({
         "uncertain": "the sender stopped after this sms request left and before the provider's \
-                      answer was recorded; sms sending is not idempotent, so it is not sent again \
-                      (at-most-once); the provider's send records tell whether it went"
+                      answer was recorded; sms sending is not idempotent, so the provider's \
+                      receipt is awaited, and it is sent again only if none comes"
     })
     .to_string();
-    let uncertain = if sms_is_idempotent {
+    let unsettled = if sms_is_idempotent {
         0
     } else {
-        exec!(tx, UNCERTAIN, UNCERTAIN, now, &answer)
+        exec!(tx, UNSETTLED, UNSETTLED, now, &answer, settle_by)
     };
-    Ok((requeued, uncertain))
+    Ok((requeued, unsettled))
 }
 
-/// Marks claimed deliveries whose request is about to leave (SMS only: see
-/// [`recover_expired`]).
-pub async fn mark_dispatched<S: AsRef<str>>(tx: &mut Tx, ids: &[S], now: i64) -> Result<u64> {
-    let ids = json_ids(ids)?;
+/// Marks claimed deliveries whose request is about to leave, with the number's hash (SMS
+/// only: see [`recover_expired`]; the hash lets a receipt find a delivery whose answer was
+/// never recorded).
+pub async fn mark_dispatched(tx: &mut Tx, dispatched: &[(&str, &str)], now: i64) -> Result<u64> {
+    #[derive(Serialize)]
+    struct Dispatched<'a> {
+        id: &'a str,
+        hash: &'a str,
+    }
+    let rows: Vec<Dispatched<'_>> = dispatched
+        .iter()
+        .map(|&(id, hash)| Dispatched { id, hash })
+        .collect();
+    let json = serde_json::to_string(&rows)?;
     Ok(exec!(
         tx,
-        "UPDATE notify.deliveries SET dispatched_at = $2 WHERE state = 'sending' \
-         AND id IN (SELECT jsonb_array_elements_text($1::text::jsonb))",
-        "UPDATE notify.deliveries SET dispatched_at = $2 WHERE state = 'sending' \
-         AND id IN (SELECT value FROM json_each($1))",
-        &ids,
+        "UPDATE notify.deliveries AS d SET dispatched_at = $2, recipient_hash = r.hash \
+         FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, hash text) \
+         WHERE d.id = r.id AND d.state = 'sending'",
+        "UPDATE notify.deliveries AS d SET dispatched_at = $2, recipient_hash = r.hash \
+         FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.hash') AS hash \
+               FROM json_each($1)) AS r \
+         WHERE d.id = r.id AND d.state = 'sending'",
+        &json,
         now
     ))
 }
@@ -702,6 +720,9 @@ pub struct Recorded {
     pub content: Option<String>,
     pub segments: Option<i32>,
     pub sent_at: Option<i64>,
+    /// Set when an SMS may have gone without an answer (timed out): the receipt is
+    /// awaited until then, and the SMS sent again only if none came (see [`settle`]).
+    pub settle_by: Option<i64>,
 }
 
 /// Records the outcomes of a batch in one statement; returns rows updated.
@@ -726,7 +747,8 @@ pub async fn record(tx: &mut Tx, outcomes: &[Recorded], now: i64) -> Result<u64>
                  provider_message_id = COALESCE(r.provider_message_id, d.provider_message_id), \
                  recipient_hash = COALESCE(r.recipient_hash, d.recipient_hash), \
                  answer = r.answer, content = COALESCE(r.content, d.content), \
-                 segments = COALESCE(r.segments, d.segments), sent_at = r.sent_at, updated_at = $2 \
+                 segments = COALESCE(r.segments, d.segments), sent_at = r.sent_at, \
+                 settle_by = r.settle_by, updated_at = $2 \
              FROM (SELECT json_extract(value, '$.id') AS id, \
                  json_extract(value, '$.attempt') AS attempt, \
                  json_extract(value, '$.new_attempt') AS new_attempt, \
@@ -740,7 +762,8 @@ pub async fn record(tx: &mut Tx, outcomes: &[Recorded], now: i64) -> Result<u64>
                  json_extract(value, '$.answer') AS answer, \
                  json_extract(value, '$.content') AS content, \
                  json_extract(value, '$.segments') AS segments, \
-                 json_extract(value, '$.sent_at') AS sent_at FROM json_each($1)) AS r \
+                 json_extract(value, '$.sent_at') AS sent_at, \
+                 json_extract(value, '$.settle_by') AS settle_by FROM json_each($1)) AS r \
              WHERE d.id = r.id AND d.state = 'sending' AND d.attempt = r.attempt",
             &json,
             now
@@ -772,6 +795,7 @@ async fn record_postgres(
     let contents: Vec<Option<&str>> = chunk.iter().map(|r| r.content.as_deref()).collect();
     let segments: Vec<Option<i32>> = chunk.iter().map(|r| r.segments).collect();
     let sent: Vec<Option<i64>> = chunk.iter().map(|r| r.sent_at).collect();
+    let settle_by: Vec<Option<i64>> = chunk.iter().map(|r| r.settle_by).collect();
     Ok(sqlx::query(
         "UPDATE notify.deliveries AS d SET state = r.state, attempt = r.new_attempt, \
              channel_index = r.channel_index, channel = r.channel, \
@@ -780,12 +804,14 @@ async fn record_postgres(
              provider_message_id = COALESCE(r.provider_message_id, d.provider_message_id), \
              recipient_hash = COALESCE(r.recipient_hash, d.recipient_hash), \
              answer = r.answer, content = COALESCE(r.content, d.content), \
-             segments = COALESCE(r.segments, d.segments), sent_at = r.sent_at, updated_at = $15 \
+             segments = COALESCE(r.segments, d.segments), sent_at = r.sent_at, \
+             settle_by = r.settle_by, updated_at = $15 \
          FROM UNNEST($1::text[], $2::integer[], $3::integer[], $4::text[], $5::integer[], \
              $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::text[], $13::integer[], $14::bigint[]) \
+             $12::text[], $13::integer[], $14::bigint[], $16::bigint[]) \
              AS r(id, attempt, new_attempt, state, channel_index, channel, next_attempt_at, \
-             provider, provider_message_id, recipient_hash, answer, content, segments, sent_at) \
+             provider, provider_message_id, recipient_hash, answer, content, segments, sent_at, \
+             settle_by) \
          WHERE d.id = r.id AND d.state = 'sending' AND d.attempt = r.attempt",
     )
     .bind(&ids)
@@ -803,6 +829,7 @@ async fn record_postgres(
     .bind(&segments)
     .bind(&sent)
     .bind(now)
+    .bind(&settle_by)
     .execute(conn)
     .await?
     .rows_affected())
@@ -810,16 +837,108 @@ async fn record_postgres(
 
 // ---------------------------------------------------------------- receipts
 
-/// Remembers a receipt; `false` when it was seen before (a provider's re-push).
-pub async fn receipt_is_new(
-    tx: &mut Tx,
-    dedup_key: &str,
-    provider: &str,
-    now: i64,
-) -> Result<bool> {
-    const SQL: &str = "INSERT INTO notify.receipts (dedup_key, provider, received_at) \
-                       VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-    Ok(exec!(tx, SQL, SQL, dedup_key, provider, now) == 1)
+/// A delivery receipt as remembered: what it says and whom it is about.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReceiptRow {
+    /// `provider/key`: the provider's own de-duplication key.
+    pub dedup_key: String,
+    pub provider: String,
+    /// WeChat msgid, Tencent SerialNo (`sid`), Alibaba BizId.
+    pub provider_message_id: Option<String>,
+    /// SMS: the number's [`crate::worker::address_hash`].
+    pub recipient_hash: Option<String>,
+    pub delivered: Option<bool>,
+    /// The answer to record on the delivery (JSON).
+    pub answer: Option<String>,
+}
+
+/// Remembers a receipt, not yet matched to a delivery; `false` when it was seen before
+/// (a provider's re-push), and then nothing is stored.
+pub async fn receipt_is_new(tx: &mut Tx, receipt: &ReceiptRow, now: i64) -> Result<bool> {
+    const SQL: &str = "INSERT INTO notify.receipts (dedup_key, provider, received_at, \
+                       provider_message_id, recipient_hash, delivered, answer, matched) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, false) ON CONFLICT DO NOTHING";
+    Ok(exec!(
+        tx,
+        SQL,
+        SQL,
+        &receipt.dedup_key,
+        &receipt.provider,
+        now,
+        &receipt.provider_message_id,
+        &receipt.recipient_hash,
+        receipt.delivered,
+        &receipt.answer
+    ) == 1)
+}
+
+/// Receipts that matched no delivery yet, received since `since`, oldest first.
+pub async fn unmatched_receipts(tx: &mut Tx, since: i64, limit: i64) -> Result<Vec<ReceiptRow>> {
+    const SQL: &str = "SELECT dedup_key, provider, provider_message_id, recipient_hash, \
+                       delivered, answer FROM notify.receipts \
+                       WHERE NOT matched AND received_at >= $1 ORDER BY received_at LIMIT $2";
+    Ok(fetch!(tx, ReceiptRow, SQL, SQL, since, limit))
+}
+
+/// Notes that a remembered receipt found its delivery.
+pub async fn mark_receipt_matched(tx: &mut Tx, dedup_key: &str) -> Result<u64> {
+    const SQL: &str = "UPDATE notify.receipts SET matched = true WHERE dedup_key = $1";
+    Ok(exec!(tx, SQL, SQL, dedup_key))
+}
+
+/// Applies a remembered receipt: to the delivery with its provider message id, else (SMS)
+/// to the oldest delivery to the same number still waiting to be settled, whose answer
+/// never came (see [`recover_expired`]), which takes the receipt's message id. Marks the
+/// receipt matched when it applied; returns whether it did.
+pub async fn apply_remembered_receipt(tx: &mut Tx, receipt: &ReceiptRow, now: i64) -> Result<bool> {
+    let (Some(message_id), Some(delivered), Some(answer)) = (
+        receipt.provider_message_id.as_deref(),
+        receipt.delivered,
+        receipt.answer.as_deref(),
+    ) else {
+        return Ok(false);
+    };
+    let hash = receipt.recipient_hash.as_deref();
+    let provider = receipt.provider.as_str();
+    let mut applied =
+        apply_receipt(tx, provider, message_id, hash, delivered, answer, now).await? > 0;
+    if !applied && let Some(hash) = hash {
+        const ADOPT: &str = "UPDATE notify.deliveries SET provider = $2, provider_message_id = $3, \
+             settle_by = NULL, updated_at = $4 \
+             WHERE id = (SELECT id FROM notify.deliveries WHERE recipient_hash = $1 \
+                 AND channel = 'sms' AND state = 'sent' AND settle_by IS NOT NULL \
+                 ORDER BY sent_at, id LIMIT 1)";
+        // Two receipts to one number at once must not both take the same delivery.
+        const ADOPT_PG: &str = "UPDATE notify.deliveries SET provider = $2, \
+             provider_message_id = $3, settle_by = NULL, updated_at = $4 \
+             WHERE id = (SELECT id FROM notify.deliveries WHERE recipient_hash = $1 \
+                 AND channel = 'sms' AND state = 'sent' AND settle_by IS NOT NULL \
+                 ORDER BY sent_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)";
+        if exec!(tx, ADOPT_PG, ADOPT, hash, provider, message_id, now) > 0 {
+            applied = apply_receipt(tx, provider, message_id, Some(hash), delivered, answer, now)
+                .await?
+                > 0;
+        }
+    }
+    if applied {
+        mark_receipt_matched(tx, &receipt.dedup_key).await?;
+    }
+    Ok(applied)
+}
+
+/// Sends again the SMS deliveries whose settling window ran out with no receipt for their
+/// number: the request most likely never reached the provider. Returns how many.
+pub async fn resend_unsettled(tx: &mut Tx, now: i64) -> Result<u64> {
+    const SQL: &str = "UPDATE notify.deliveries SET state = 'queued', settle_by = NULL, \
+         dispatched_at = NULL, sent_at = NULL, provider = NULL, provider_message_id = NULL, \
+         next_attempt_at = $1, answer = $2, updated_at = $1 \
+         WHERE settle_by < $1 AND state = 'sent'";
+    let answer = serde_json::json!({
+        "resent": "no receipt came for this sms within the settling window after its request \
+                   went unanswered: sent again"
+    })
+    .to_string();
+    Ok(exec!(tx, SQL, SQL, now, &answer))
 }
 
 /// Applies a receipt to the delivery it is about; returns rows updated (0: unknown id).

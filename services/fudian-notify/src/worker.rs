@@ -11,12 +11,14 @@
 //! - a crash between claim and record leaves it `sending` until its lease runs out. Then
 //!   [`store::recover_expired`] puts WeChat and app deliveries back in the queue: they are
 //!   resent with the same id, which WeChat (`client_msg_id`, 10 minutes, longer than the
-//!   lease) and the app gateway (`webhook-id`) de-duplicate. SMS deliveries are marked
-//!   sent-uncertain instead, because Tencent and Alibaba `SendSms` are not idempotent, but
-//!   only those whose request may have left: each SMS request is marked `dispatched_at`
-//!   (committed) just before it goes, so the ones that never left are requeued. A crash
-//!   during an SMS request's round trip (one request of up to 200 numbers per worker)
-//!   may lose those SMS but never sends one twice. So does an SMS request that timed out.
+//!   lease) and the app gateway (`webhook-id`) de-duplicate. Tencent and Alibaba
+//!   `SendSms` are not idempotent, so an SMS is resent blindly only if its request surely
+//!   never left: each SMS request is marked `dispatched_at` with the numbers' hashes
+//!   (committed) just before it goes. One that may have left (the sender died during the
+//!   round trip, or the request timed out) waits for the provider's receipt to its number
+//!   until `settle_by` (`sender.receipt_window_secs`): a receipt settles it (delivered, or
+//!   on to the next channel), and with none in the window it is sent again. An SMS
+//!   repeats only if the provider sent it and its receipt never came in the window.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -116,10 +118,14 @@ impl Pool {
         tracing::debug!(worker, "notify sender stopped");
     }
 
-    /// Recovers expired claims at start and then every quarter lease.
+    /// Recovers expired claims and settles unanswered SMS at start and then every quarter
+    /// lease or quarter receipt window, whichever is shorter.
     async fn recover(&self, shutdown: CancellationToken) {
-        let lease = Duration::from_secs(self.runtime.config.sender.lease_secs);
-        let mut tick = tokio::time::interval((lease / 4).max(Duration::from_millis(250)));
+        let sender = &self.runtime.config.sender;
+        let lease = Duration::from_secs(sender.lease_secs);
+        let window = Duration::from_secs(sender.receipt_window_secs);
+        let period = (lease.min(window) / 4).max(Duration::from_millis(250));
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -133,24 +139,75 @@ impl Pool {
         }
     }
 
+    /// Recovers expired claims, applies receipts kept unmatched, and sends again the SMS
+    /// whose settling window passed with no receipt, in that order: a receipt that came in
+    /// time always wins over the resend.
     async fn recover_once(&self) -> Result<(), ServiceError> {
         let sms_is_idempotent = self.senders.sms.is_none();
+        let now = Utc::now().timestamp_millis();
+        let window = self.receipt_window_ms();
         let mut tx = self.runtime.store.begin().await?;
-        let (requeued, uncertain) =
-            store::recover_expired(&mut tx, Utc::now().timestamp_millis(), sms_is_idempotent)
-                .await?;
+        let (requeued, unsettled) =
+            store::recover_expired(&mut tx, now, now + window, sms_is_idempotent).await?;
         tx.commit().await?;
-        if requeued + uncertain > 0 {
+        if requeued + unsettled > 0 {
             tracing::warn!(
                 delivery.requeued = requeued,
-                delivery.uncertain = uncertain,
+                delivery.unsettled = unsettled,
                 "expired notice claims recovered"
             );
             metrics::counter!("fudian_notify_claims_recovered_total").increment(requeued);
-            metrics::counter!("fudian_notify_sms_uncertain_total").increment(uncertain);
+            metrics::counter!("fudian_notify_sms_uncertain_total").increment(unsettled);
+        }
+        // A receipt can come before its delivery is recorded or recovered: up to a lease
+        // and a window earlier than the delivery could use it. Older ones never match.
+        let lease_ms = i64::try_from(self.runtime.config.sender.lease_secs).unwrap_or(0) * 1_000;
+        let matched = self
+            .retry_unmatched_receipts(now - 2 * (lease_ms + window))
+            .await?;
+        let mut tx = self.runtime.store.begin().await?;
+        let resent = store::resend_unsettled(&mut tx, Utc::now().timestamp_millis()).await?;
+        tx.commit().await?;
+        if resent > 0 {
+            tracing::warn!(
+                delivery.resent = resent,
+                "sms with no receipt within the settling window sent again"
+            );
+            metrics::counter!("fudian_notify_sms_resent_total").increment(resent);
+        }
+        if requeued + resent + matched > 0 {
             self.runtime.wake.notify_waiters();
         }
         Ok(())
+    }
+
+    fn receipt_window_ms(&self) -> i64 {
+        i64::try_from(self.runtime.config.sender.receipt_window_secs)
+            .unwrap_or(i64::MAX / 4_000)
+            .saturating_mul(1_000)
+    }
+
+    /// Applies receipts that found no delivery when they came, received since `since`;
+    /// returns how many found one now.
+    async fn retry_unmatched_receipts(&self, since: i64) -> Result<u64, ServiceError> {
+        const PAGE: i64 = 1_000;
+        let mut tx = self.runtime.store.begin().await?;
+        let receipts = store::unmatched_receipts(&mut tx, since, PAGE).await?;
+        let now = Utc::now().timestamp_millis();
+        let mut matched = 0;
+        for receipt in &receipts {
+            if store::apply_remembered_receipt(&mut tx, receipt, now).await? {
+                matched += 1;
+            }
+        }
+        tx.commit().await?;
+        if matched > 0 {
+            tracing::info!(
+                receipts.matched = matched,
+                "kept receipts matched their deliveries"
+            );
+        }
+        Ok(matched)
     }
 
     /// Claims one batch, sends it and records the answers; returns how many were claimed.
@@ -419,9 +476,14 @@ impl Pool {
     }
 
     async fn mark_dispatched(&self, batch: &[Outgoing]) -> Result<(), ServiceError> {
-        let ids: Vec<&str> = batch.iter().map(|o| o.delivery_id.as_str()).collect();
+        let hashes: Vec<String> = batch.iter().map(|o| address_hash(&o.address)).collect();
+        let dispatched: Vec<(&str, &str)> = batch
+            .iter()
+            .zip(&hashes)
+            .map(|(o, hash)| (o.delivery_id.as_str(), hash.as_str()))
+            .collect();
         let mut tx = self.runtime.store.begin().await?;
-        store::mark_dispatched(&mut tx, &ids, Utc::now().timestamp_millis()).await?;
+        store::mark_dispatched(&mut tx, &dispatched, Utc::now().timestamp_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -449,6 +511,7 @@ impl Pool {
             content: Some(item.content.clone()),
             segments: item.segments,
             sent_at: None,
+            settle_by: None,
         };
         match outcome {
             SendOutcome::Accepted {
@@ -471,14 +534,16 @@ impl Pool {
             }
             SendOutcome::Failed(failure) => {
                 let answer = failure_answer(&failure);
-                // A timed-out SMS may have gone out; SendSms cannot be repeated safely.
+                // A timed-out SMS may have gone out and SendSms cannot be repeated safely:
+                // its receipt settles it, or it is sent again when none comes in time.
                 if channel == Channel::Sms && failure.code == send::CODE_TIMEOUT {
                     return Recorded {
                         answer: Some(
-                            serde_json::json!({ "uncertain": answer, "note": "sms timed out: not resent (at most once)" })
+                            serde_json::json!({ "uncertain": answer, "note": "sms timed out: awaiting its receipt, sent again if none comes" })
                                 .to_string(),
                         ),
                         sent_at: Some(now.timestamp_millis()),
+                        settle_by: Some(now.timestamp_millis() + self.receipt_window_ms()),
                         ..base
                     };
                 }
@@ -577,6 +642,7 @@ fn finished(row: &ClaimedRow, state: &'static str, answer: serde_json::Value) ->
         content: None,
         segments: None,
         sent_at: None,
+        settle_by: None,
     }
 }
 

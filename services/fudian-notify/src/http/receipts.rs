@@ -64,7 +64,9 @@ fn receipt_answer(status: &ReceiptStatus) -> (bool, String) {
     }
 }
 
-/// Applies one receipt unless seen before; returns whether a delivery matched.
+/// Applies one receipt unless seen before. One that matches no delivery yet (it overtook
+/// the sender's record of the send, or its SMS waits to be settled after an unanswered
+/// request) is kept and tried again by the sender pool's settling round.
 async fn apply(
     api: &Api,
     dedup_key: &str,
@@ -74,25 +76,27 @@ async fn apply(
     status: &ReceiptStatus,
 ) -> Result<(), ServiceError> {
     let now = Utc::now().timestamp_millis();
+    let (delivered, answer) = receipt_answer(status);
+    let receipt = store::ReceiptRow {
+        dedup_key: format!("{provider}/{dedup_key}"),
+        provider: provider.to_owned(),
+        provider_message_id: Some(provider_message_id.to_owned()),
+        recipient_hash: recipient_hash.map(str::to_owned),
+        delivered: Some(delivered),
+        answer: Some(answer),
+    };
     let mut tx = api.runtime.store.begin().await?;
-    if !store::receipt_is_new(&mut tx, &format!("{provider}/{dedup_key}"), provider, now).await? {
+    if !store::receipt_is_new(&mut tx, &receipt, now).await? {
         tracing::debug!(provider, "duplicate receipt ignored");
         return Ok(());
     }
-    let (delivered, answer) = receipt_answer(status);
-    let matched = store::apply_receipt(
-        &mut tx,
-        provider,
-        provider_message_id,
-        recipient_hash,
-        delivered,
-        &answer,
-        now,
-    )
-    .await?;
+    let matched = store::apply_remembered_receipt(&mut tx, &receipt, now).await?;
     tx.commit().await?;
-    if matched == 0 {
-        tracing::warn!(provider, "receipt for an unknown message");
+    if !matched {
+        tracing::debug!(
+            provider,
+            "receipt for no known delivery yet: kept to try again"
+        );
     } else if !delivered {
         // It may have gone back to the queue for the next channel.
         api.runtime.wake.notify_waiters();

@@ -3,7 +3,8 @@
 //! delivery-receipt callback.
 //!
 //! `SendSms` is **not idempotent**: after a timeout the sender must wait for the receipt
-//! (matched by `OutId`) instead of sending again; see [`is_idempotent`].
+//! (matched by the number: a batch's `OutId` is shared) instead of sending again; see
+//! [`is_idempotent`].
 //!
 //! Sources: help.aliyun.com/document_detail/55284.html (SendSms), /101347.htm (receipts),
 //! /2593177.html (Signature V3).
@@ -29,7 +30,7 @@ pub const RECEIPT_ACK: &str = r#"{"code":0,"msg":"接收成功"}"#;
 
 /// Whether sending the same `SendSms` again is safe after a timeout. It is not: Alibaba
 /// has no idempotency key for it, so a blind retry may text the customer twice. The
-/// sender waits for the receipt of the first attempt (matched by `OutId`) instead.
+/// sender waits for the receipt of the first attempt (to the same number) instead.
 pub const fn is_idempotent() -> bool {
     false
 }
