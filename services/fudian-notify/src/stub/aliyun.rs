@@ -15,7 +15,10 @@ use axum::{Json, Router};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
-use super::{AcceptedMessage, Recorder, Stub, delay, secret, stub_http_settings, template_ids};
+use super::{
+    AcceptedMessage, Admission, Recorder, Stub, answer_delay, delay, receipt_time, secret,
+    stub_http_settings, template_ids,
+};
 use crate::providers::aliyun_sms::{ACTION, Acs3Request, MAX_PHONE_NUMBERS, VERSION, sign_acs3};
 use crate::providers::{HttpMethod, constant_time_eq, sha256_hex};
 use crate::send::AliyunSmsSenderConfig;
@@ -228,14 +231,27 @@ async fn send_sms(
 ) -> Answer {
     let admission = state.recorder.admit();
     delay(&admission).await;
-    let Some(query) = decode_query(raw.as_deref().unwrap_or_default()) else {
+    let answer = answer(&state, raw.as_deref(), &headers, &body, &admission);
+    answer_delay(&admission).await;
+    answer
+}
+
+/// Checks and takes one request (no await: a client that leaves cannot cancel it halfway).
+fn answer(
+    state: &AliyunState,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    body: &str,
+    admission: &Admission,
+) -> Answer {
+    let Some(query) = decode_query(raw.unwrap_or_default()) else {
         return state.error(
             StatusCode::BAD_REQUEST,
             "InvalidParameter",
             "query is not utf-8",
         );
     };
-    if let Err((status, code, message)) = check_signature(&state, &headers, &query, &body) {
+    if let Err((status, code, message)) = check_signature(state, headers, &query, body) {
         return state.error(status, code, &message);
     }
     let param = |name: &str| {
@@ -290,8 +306,8 @@ async fn send_sms(
             "TemplateParam must be a json object of strings",
         );
     }
-    if let Some(code) = admission.fail_with {
-        return state.error(ok, &code, "injected failure");
+    if let Some(code) = &admission.fail_with {
+        return state.error(ok, code, "injected failure");
     }
     if admission.rate_limited {
         return state.error(ok, "isv.BUSINESS_LIMIT_CONTROL", "触发分钟级流控Permits:1");
@@ -316,6 +332,14 @@ async fn send_sms(
             client_id: out_id.to_owned(),
             template_id: template.to_owned(),
             content: template_param.clone().unwrap_or_default(),
+        });
+    }
+    for number in &numbers {
+        state.recorder.queue_receipt(|| {
+            let now = receipt_time();
+            json!({"phone_number": number, "send_time": now, "report_time": now,
+                "success": true, "err_code": "DELIVERED", "err_msg": "用户接收成功",
+                "sms_size": "1", "biz_id": biz_id, "out_id": out_id})
         });
     }
     (

@@ -7,6 +7,13 @@
 //! them. Each stub derefs to [`Stub`], the common part: accepted messages, request and
 //! rejection counts, and the faults (per-address codes, the next N requests failing, a
 //! delay, a per-second rate limit).
+//!
+//! The SMS stubs also push delivery receipts, as Tencent and Alibaba do, once
+//! [`Stub::push_receipts_to`] names the receiving URL: one per accepted number, in
+//! batches, pushed again until the receiver answers 2xx (a service that is down gets them
+//! when it is back). [`Stub::set_answer_delay`] makes a stub accept a request and answer
+//! late: a client that gives up (or dies) then has sent a message without knowing it, the
+//! case `SendSms` not being idempotent is about.
 
 mod aliyun;
 mod app;
@@ -18,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::send::{HttpSettings, ProvidersConfig};
 use crate::templates::NoticeKind;
@@ -66,8 +73,12 @@ struct Inner {
     fail_next: u32,
     fail_next_code: String,
     delay: Duration,
+    answer_delay: Duration,
     rate_per_second: Option<u32>,
     window: (u64, u32),
+    receipt_url: Option<String>,
+    pending_receipts: Vec<serde_json::Value>,
+    receipts_pushed: u64,
 }
 
 /// What applies to one request, decided when it arrives.
@@ -77,6 +88,8 @@ pub(crate) struct Admission {
     /// Over the injected rate limit.
     pub(crate) rate_limited: bool,
     pub(crate) delay: Duration,
+    /// How long to wait after accepting, before answering.
+    pub(crate) answer_delay: Duration,
 }
 
 /// The part every stub shares.
@@ -84,11 +97,61 @@ pub struct Stub {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
     task: tokio::task::JoinHandle<()>,
+    pusher: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Stub {
     fn drop(&mut self) {
         self.task.abort();
+        self.pusher.abort();
+    }
+}
+
+/// Receipts per push, as the providers batch them.
+const RECEIPTS_PER_PUSH: usize = 500;
+
+/// Pushes queued receipts to the receiver every 100 ms; a push that fails (refused,
+/// timed out, not 2xx) is kept and tried again.
+async fn push_receipts(recorder: Recorder) {
+    // reqwest is built without a default crypto provider (see `send::http`).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let Ok(client) = client else {
+        tracing::warn!("stub receipt pusher could not build its http client");
+        return;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (url, batch) = {
+            let mut inner = recorder.lock();
+            let Some(url) = inner.receipt_url.clone() else {
+                continue;
+            };
+            let take = inner.pending_receipts.len().min(RECEIPTS_PER_PUSH);
+            if take == 0 {
+                continue;
+            }
+            (
+                url,
+                inner.pending_receipts.drain(..take).collect::<Vec<_>>(),
+            )
+        };
+        let pushed = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::Value::Array(batch.clone()).to_string())
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status().is_success());
+        let mut inner = recorder.lock();
+        if pushed {
+            inner.receipts_pushed += batch.len() as u64;
+        } else {
+            // Back to the front, in order, for the next round.
+            inner.pending_receipts.splice(0..0, batch);
+        }
     }
 }
 
@@ -126,6 +189,7 @@ impl Recorder {
             fail_with,
             rate_limited,
             delay: inner.delay,
+            answer_delay: inner.answer_delay,
         }
     }
 
@@ -142,6 +206,15 @@ impl Recorder {
             .or_default()
             .push(index);
         inner.accepted.push(message);
+    }
+
+    /// Queues a delivery receipt (the provider's JSON for one number) when receipts are
+    /// pushed anywhere.
+    pub(crate) fn queue_receipt(&self, receipt: impl FnOnce() -> serde_json::Value) {
+        let mut inner = self.lock();
+        if inner.receipt_url.is_some() {
+            inner.pending_receipts.push(receipt());
+        }
     }
 
     pub(crate) fn reject(&self, code: impl Into<String>, reason: impl Into<String>) {
@@ -161,10 +234,12 @@ impl Stub {
                 tracing::warn!(%error, "stub server stopped");
             }
         });
+        let pusher = tokio::spawn(push_receipts(recorder.clone()));
         Ok(Self {
             addr,
             inner: recorder.0.clone(),
             task,
+            pusher,
         })
     }
 
@@ -237,6 +312,36 @@ impl Stub {
         self.lock().delay = delay;
     }
 
+    /// Every accepted request is answered this much later (longer than the client's
+    /// timeout: the messages went, the client does not know).
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.lock().answer_delay = delay;
+    }
+
+    /// Pushes a delivery receipt for every message accepted from now on to `url` (the
+    /// SMS stubs: Tencent's and Alibaba's receipt formats), until it answers 2xx.
+    pub fn push_receipts_to(&self, url: impl Into<String>) {
+        self.lock().receipt_url = Some(url.into());
+    }
+
+    /// Stops pushing receipts, as if the provider lost them; those not pushed yet are
+    /// dropped.
+    pub fn stop_pushing_receipts(&self) {
+        let mut inner = self.lock();
+        inner.receipt_url = None;
+        inner.pending_receipts.clear();
+    }
+
+    /// Receipts the receiver has taken.
+    pub fn receipts_pushed(&self) -> u64 {
+        self.lock().receipts_pushed
+    }
+
+    /// Receipts waiting to be pushed (the receiver was down or refused them).
+    pub fn receipts_pending(&self) -> usize {
+        self.lock().pending_receipts.len()
+    }
+
     /// More than `per_second` requests in one wall-clock second are refused with the
     /// provider's rate-limit answer (WeChat 45011, Tencent `RequestLimitExceeded`,
     /// Alibaba `isv.BUSINESS_LIMIT_CONTROL`, app HTTP 429); `None` lifts it.
@@ -264,6 +369,20 @@ pub(crate) async fn delay(admission: &Admission) {
     if !admission.delay.is_zero() {
         tokio::time::sleep(admission.delay).await;
     }
+}
+
+/// Sleeps for an injected answer delay (after the request was accepted).
+pub(crate) async fn answer_delay(admission: &Admission) {
+    if !admission.answer_delay.is_zero() {
+        tokio::time::sleep(admission.answer_delay).await;
+    }
+}
+
+/// A provider's time stamp for receipts, `2026-11-27 10:00:00` in Beijing time.
+pub(crate) fn receipt_time() -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::hours(8))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// Template ids the stubs know, per kind: WeChat `tpl_<kind>`, Tencent `10000<n>`,
@@ -318,6 +437,57 @@ impl Stubs {
         }
     }
 
+    /// The same configuration as an operator writes it (the keys under
+    /// `[notify.providers]`), as JSON, with `http` settings for every provider: for a
+    /// service started in another process.
+    pub fn providers_json(&self, http: &HttpSettings) -> serde_json::Value {
+        let http = serde_json::json!({
+            "timeout_ms": http.timeout_ms,
+            "connect_timeout_ms": http.connect_timeout_ms,
+            "concurrency": http.concurrency,
+        });
+        let wechat = self.wechat.sender_config();
+        let tencent = self.tencent.sender_config();
+        let aliyun = self.aliyun.sender_config();
+        let app = self.app.sender_config();
+        serde_json::json!({
+            "sms_primary": "tencent",
+            "wechat": {
+                "endpoint": wechat.endpoint,
+                "app_id": wechat.app_id,
+                "app_secret": wechat.app_secret.expose_secret(),
+                "templates": wechat.templates,
+                "http": http,
+            },
+            "tencent_sms": {
+                "endpoint": tencent.endpoint,
+                "region": tencent.region,
+                "secret_id": tencent.secret_id,
+                "secret_key": tencent.secret_key.expose_secret(),
+                "sms_sdk_app_id": tencent.sms_sdk_app_id,
+                "sign_name": tencent.sign_name,
+                "templates": tencent.templates,
+                "batch_size": tencent.batch_size,
+                "http": http,
+            },
+            "aliyun_sms": {
+                "endpoint": aliyun.endpoint,
+                "access_key_id": aliyun.access_key_id,
+                "access_key_secret": aliyun.access_key_secret.expose_secret(),
+                "sign_name": aliyun.sign_name,
+                "templates": aliyun.templates,
+                "text_param": aliyun.text_param,
+                "batch_size": aliyun.batch_size,
+                "http": http,
+            },
+            "app": {
+                "endpoint": app.endpoint,
+                "secret": app.secret.expose_secret(),
+                "http": http,
+            },
+        })
+    }
+
     /// Messages accepted by all stubs together.
     pub fn accepted_count(&self) -> usize {
         self.wechat.accepted_count()
@@ -338,4 +508,24 @@ pub fn stub_http_settings() -> HttpSettings {
 
 pub(crate) fn secret(text: &str) -> SecretString {
     SecretString::from(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_providers_json_is_a_configuration_the_service_accepts() {
+        let stubs = Stubs::start().await.unwrap();
+        let json = stubs.providers_json(&stub_http_settings());
+        let config: ProvidersConfig = serde_json::from_value(json).unwrap();
+        let tencent = config.tencent_sms.as_ref().unwrap();
+        assert_eq!(tencent.endpoint, stubs.tencent.sender_config().endpoint);
+        assert_eq!(
+            tencent.secret_key.expose_secret(),
+            stubs.tencent.sender_config().secret_key.expose_secret()
+        );
+        let senders = crate::send::build_senders(&config).unwrap();
+        assert!(senders.sms.is_some() && senders.wechat.is_some() && senders.app.is_some());
+    }
 }

@@ -13,7 +13,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{AcceptedMessage, Recorder, Stub, delay, secret, stub_http_settings, template_ids};
+use super::{
+    AcceptedMessage, Admission, Recorder, Stub, answer_delay, delay, receipt_time, secret,
+    stub_http_settings, template_ids,
+};
 use crate::providers::constant_time_eq;
 use crate::providers::tencent_sms::{
     ACTION, CONTENT_TYPE, MAX_PHONE_NUMBERS, SERVICE, Tc3Request, VERSION, sign_tc3,
@@ -198,10 +201,22 @@ async fn send_sms(
 ) -> Json<Value> {
     let admission = state.recorder.admit();
     delay(&admission).await;
-    if let Err((code, message)) = check_signature(&state.config, &headers, &body) {
+    let answer = answer(&state, &headers, &body, &admission);
+    answer_delay(&admission).await;
+    answer
+}
+
+/// Checks and takes one request (no await: a client that leaves cannot cancel it halfway).
+fn answer(
+    state: &TencentState,
+    headers: &HeaderMap,
+    body: &str,
+    admission: &Admission,
+) -> Json<Value> {
+    if let Err((code, message)) = check_signature(&state.config, headers, body) {
         return state.request_error(code, &message);
     }
-    let Ok(request) = serde_json::from_str::<Value>(&body) else {
+    let Ok(request) = serde_json::from_str::<Value>(body) else {
         return state.request_error("InvalidParameter", "the body is not json");
     };
     let Some(numbers) = request["PhoneNumberSet"]
@@ -237,8 +252,8 @@ async fn send_sms(
     if !matches!(request["SessionContext"], Value::Null | Value::String(_)) {
         return state.request_error("InvalidParameter", "SessionContext must be a string");
     }
-    if let Some(code) = admission.fail_with {
-        return state.request_error(&code, "injected failure");
+    if let Some(code) = &admission.fail_with {
+        return state.request_error(code, "injected failure");
     }
     if admission.rate_limited {
         return state.request_error("RequestLimitExceeded", "request rate over the limit");
@@ -276,6 +291,12 @@ async fn send_sms(
                 client_id: session_context.to_owned(),
                 template_id: template_id.to_owned(),
                 content: request["TemplateParamSet"].clone(),
+            });
+            state.recorder.queue_receipt(|| {
+                let national = number.strip_prefix("+86").unwrap_or(number);
+                json!({"user_receive_time": receipt_time(), "nationcode": "86",
+                    "mobile": national, "report_status": "SUCCESS", "errmsg": "DELIVRD",
+                    "description": "用户短信送达成功", "sid": serial})
             });
             json!({"SerialNo": serial, "PhoneNumber": number, "Fee": 1,
                 "SessionContext": session_context, "Code": "Ok",
