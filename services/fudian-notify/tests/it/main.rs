@@ -2,8 +2,10 @@
 //! the shipped templates goes through a provider's request builder, and answers and
 //! receipts come back as provider-neutral outcomes; no network). In `service`: the whole
 //! service on the real RabbitMQ and PostgreSQL with the provider stubs (`support` holds
-//! the harness).
+//! the harness); in `kill`: the service in its own process, killed with SIGKILL
+//! mid-fan-out and started again.
 
+mod kill;
 mod service;
 mod support;
 

@@ -78,6 +78,17 @@ pub fn customer_preferring(grid: &Grid, first: fudian_grid::Channel, skip: usize
         .unwrap()
 }
 
+/// How many "outage detected" notices a customer should get: one on the preferred
+/// channel, one per channel for a critical customer, none without any channel.
+pub fn expected_notices(grid: &Grid, customer: &str) -> usize {
+    let c = grid.customer(grid.customer_index(customer).unwrap());
+    match (c.channels.is_empty(), c.critical) {
+        (true, _) => 0,
+        (false, true) => c.channels.len(),
+        (false, false) => 1,
+    }
+}
+
 pub fn openid(grid: &Grid, customer: &str) -> String {
     let c = grid.customer(grid.customer_index(customer).unwrap());
     c.wechat_openid.as_deref().unwrap().to_owned()
@@ -283,6 +294,24 @@ impl Service {
         )
     }
 
+    /// Also serves the API on a local port (for callers outside the test, such as the
+    /// stubs pushing receipts) until the service stops; returns its base URL.
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+        });
+        base
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.wait().await;
@@ -425,7 +454,7 @@ pub fn accepted_by_customer(
 }
 
 /// Every provider pointed at the stubs, with generous HTTP timeouts: on a loaded 2-core
-/// machine a 2-second timeout would turn SMS into sent-uncertain (never resent) notices.
+/// machine a 2-second timeout would leave SMS waiting for receipts the tests do not push.
 pub fn stub_config(stubs: &Stubs) -> NotifyConfig {
     let mut providers = stubs.providers_config();
     let slow = |http: &mut fudian_notify::send::HttpSettings| {
