@@ -42,7 +42,7 @@ pub fn parse_channel(text: &str) -> Option<Channel> {
 pub fn is_deferrable(kind: NoticeKind) -> bool {
     matches!(
         kind,
-        NoticeKind::PlannedAdvance | NoticeKind::PlannedReminder
+        NoticeKind::PlannedAdvance | NoticeKind::PlannedReminder | NoticeKind::PlannedCancelled
     )
 }
 
@@ -56,7 +56,10 @@ pub fn is_update(kind: NoticeKind) -> bool {
 
 /// Notices the per-customer hourly limit never holds back.
 pub fn always_goes(kind: NoticeKind) -> bool {
-    matches!(kind, NoticeKind::Restored | NoticeKind::PlannedEnd)
+    matches!(
+        kind,
+        NoticeKind::Restored | NoticeKind::PlannedEnd | NoticeKind::OutageCancelled
+    )
 }
 
 /// How the notify service can reach one customer, resolved from the grid's customer data
@@ -192,6 +195,25 @@ pub struct FanOut<'a> {
     pub due_at: DateTime<Utc>,
     /// When critical customers get it (no merge window, no quiet hours).
     pub critical_due_at: DateTime<Utc>,
+}
+
+impl<'a> FanOut<'a> {
+    /// A notice told once per subject (revision 0) that goes to everyone at `now`.
+    pub fn at_once(
+        kind: NoticeKind,
+        subject: &'a str,
+        facts: &'a Facts,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind,
+            subject,
+            revision: 0,
+            facts,
+            due_at: now,
+            critical_due_at: now,
+        }
+    }
 }
 
 /// One row per customer, or one per channel for critical customers; `contact` is `None`

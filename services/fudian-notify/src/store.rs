@@ -20,6 +20,7 @@ use sqlx::FromRow;
 
 use crate::plan::NewNotice;
 use crate::service_error::ServiceError;
+use crate::templates::NoticeKind;
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -545,6 +546,29 @@ pub async fn suppress_subject(tx: &mut Tx, subject: &str, reason: &str, now: i64
                        updated_at = $3 WHERE subject_id = $1 AND state = 'queued'";
     let answer = serde_json::json!({ "suppressed": reason }).to_string();
     Ok(exec!(tx, SQL, SQL, subject, &answer, now))
+}
+
+/// Customers a notice of one of `kinds` about `subject` went to, or may have (it is being
+/// sent): those who must hear when it is called off.
+pub async fn told_of(tx: &mut Tx, subject: &str, kinds: &[NoticeKind]) -> Result<Vec<String>> {
+    #[derive(FromRow)]
+    struct Row {
+        customer_id: String,
+    }
+    let kinds = json_ids(&kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())?;
+    let rows = fetch!(
+        tx,
+        Row,
+        "SELECT DISTINCT customer_id FROM notify.deliveries WHERE subject_id = $1 \
+         AND kind IN (SELECT jsonb_array_elements_text($2::text::jsonb)) \
+         AND state IN ('sending', 'sent', 'delivered') ORDER BY customer_id",
+        "SELECT DISTINCT customer_id FROM notify.deliveries WHERE subject_id = $1 \
+         AND kind IN (SELECT value FROM json_each($2)) \
+         AND state IN ('sending', 'sent', 'delivered') ORDER BY customer_id",
+        subject,
+        &kinds
+    );
+    Ok(rows.into_iter().map(|row| row.customer_id).collect())
 }
 
 /// Suppresses queued advance notices and reminders of a job below `revision` (it was

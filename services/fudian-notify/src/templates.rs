@@ -81,11 +81,16 @@ pub enum NoticeKind {
     PlannedStart,
     /// A planned outage ended.
     PlannedEnd,
+    /// An outage customers were told of turned out not to be one (not confirmed, or
+    /// cancelled by an operator): supply is normal.
+    OutageCancelled,
+    /// A planned outage customers were told of is called off.
+    PlannedCancelled,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::OutageDetected,
         Self::EtrChanged,
         Self::CrewArrived,
@@ -95,6 +100,8 @@ impl NoticeKind {
         Self::PlannedReminder,
         Self::PlannedStart,
         Self::PlannedEnd,
+        Self::OutageCancelled,
+        Self::PlannedCancelled,
     ];
 
     /// The file stem, also passed to templates as `kind`.
@@ -109,6 +116,8 @@ impl NoticeKind {
             Self::PlannedReminder => "planned_reminder",
             Self::PlannedStart => "planned_start",
             Self::PlannedEnd => "planned_end",
+            Self::OutageCancelled => "outage_cancelled",
+            Self::PlannedCancelled => "planned_cancelled",
         }
     }
 
@@ -677,6 +686,14 @@ mod tests {
             (NoticeKind::PlannedReminder, planned(at(12, 2, 18, 0))),
             (NoticeKind::PlannedStart, planned(at(12, 3, 9, 0))),
             (NoticeKind::PlannedEnd, planned(at(12, 3, 14, 40))),
+            (NoticeKind::OutageCancelled, unplanned(at(11, 26, 14, 25))),
+            (
+                NoticeKind::PlannedCancelled,
+                NoticeContext {
+                    cause: Some("施工计划调整".into()),
+                    ..planned(at(11, 28, 9, 0))
+                },
+            ),
         ];
         for (kind, context) in cases {
             insta::assert_snapshot!(kind.as_str(), render_all(&templates, kind, &context));

@@ -294,34 +294,32 @@ async fn on_outage(
             // Updates still waiting for these customers would now be wrong.
             store::supersede_updates(tx, id, &told, "supply restored", millis(now)).await?;
             let subject = store::subject(tx, id).await?;
-            let facts = Facts {
-                area: subject
-                    .as_ref()
-                    .map_or_else(|| runtime.config.default_area.clone(), |s| s.area.clone()),
-                occurred_at: at,
-                estimated_restoration: None,
-                planned_start: None,
-                planned_end: None,
-                cause: subject.as_ref().and_then(|s| s.cause.clone()),
-                progress: None,
-                reference: id.to_owned(),
-            };
-            let plan = FanOut {
-                kind: NoticeKind::Restored,
-                subject: id,
-                revision: 0,
-                facts: &facts,
-                due_at: now,
-                critical_due_at: now,
-            };
+            let cause = subject.as_ref().and_then(|s| s.cause.clone());
+            let facts = incident_facts(runtime, subject.as_ref(), id, at, cause);
+            let plan = FanOut::at_once(NoticeKind::Restored, id, &facts, now);
             notices_for(runtime, tx, &plan, &told, &HashSet::new()).await
         }
         OutageEvent::Cancelled(cancelled) => {
             let id = cancelled.incident.as_str();
+            // Customers told of an outage that was none must hear that their supply is
+            // normal, or they wait for a restoration notice that never comes. A merged
+            // incident goes on as the other one: its notices follow.
+            let told = if cancelled.reason == outage::CancelReason::Merged {
+                Vec::new()
+            } else {
+                store::told_of(tx, id, &[NoticeKind::OutageDetected]).await?
+            };
             store::suppress_subject(tx, id, "incident cancelled", millis(now)).await?;
             store::delete_all_outages(tx, id).await?;
             store::set_subject_state(tx, id, "cancelled", Some(millis(now)), millis(now)).await?;
-            Ok(Vec::new())
+            if told.is_empty() {
+                return Ok(Vec::new());
+            }
+            let subject = store::subject(tx, id).await?;
+            let facts = incident_facts(runtime, subject.as_ref(), id, now, None);
+            let plan = FanOut::at_once(NoticeKind::OutageCancelled, id, &facts, now);
+            let told: Vec<&str> = told.iter().map(String::as_str).collect();
+            notices_for(runtime, tx, &plan, &told, &HashSet::new()).await
         }
     }
 }
@@ -363,14 +361,7 @@ async fn on_snapshot(
         progress: None,
         reference: id.to_owned(),
     };
-    let plan = FanOut {
-        kind: NoticeKind::OutageDetected,
-        subject: id,
-        revision: 0,
-        facts: &facts,
-        due_at: now,
-        critical_due_at: now,
-    };
+    let plan = FanOut::at_once(NoticeKind::OutageDetected, id, &facts, now);
     let mut notices = notices_for(runtime, tx, &plan, &new, &critical).await?;
     let still_out: HashSet<&str> = snapshot.customers_out.iter().map(|c| c.as_str()).collect();
     let told: Vec<_> = known
@@ -684,14 +675,7 @@ async fn on_planned(
             store::insert_outages(tx, id, &customers, millis(at), None).await?;
             let subject = store::subject(tx, id).await?;
             let facts = planned_facts(runtime, subject.as_ref(), id, at, &started.window);
-            let plan = FanOut {
-                kind: NoticeKind::PlannedStart,
-                subject: id,
-                revision: 0,
-                facts: &facts,
-                due_at: now,
-                critical_due_at: now,
-            };
+            let plan = FanOut::at_once(NoticeKind::PlannedStart, id, &facts, now);
             let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
             notices_for(runtime, tx, &plan, &customers, &HashSet::new()).await
         }
@@ -704,22 +688,61 @@ async fn on_planned(
             let told = plan::really_restored(customers.iter().map(String::as_str), &elsewhere);
             let subject = store::subject(tx, id).await?;
             let facts = planned_facts(runtime, subject.as_ref(), id, at, &completed.window);
-            let plan = FanOut {
-                kind: NoticeKind::PlannedEnd,
-                subject: id,
-                revision: 0,
-                facts: &facts,
-                due_at: now,
-                critical_due_at: now,
-            };
+            let plan = FanOut::at_once(NoticeKind::PlannedEnd, id, &facts, now);
             notices_for(runtime, tx, &plan, &told, &HashSet::new()).await
         }
-        PlannedEvent::Cancelled(_) => {
+        PlannedEvent::Cancelled(cancelled) => {
+            // Only those an advance notice or reminder reached (or may have) hear it is
+            // off; queued ones are simply not sent.
+            let told = store::told_of(
+                tx,
+                id,
+                &[NoticeKind::PlannedAdvance, NoticeKind::PlannedReminder],
+            )
+            .await?;
             store::suppress_subject(tx, id, "planned job cancelled", millis(now)).await?;
             store::delete_all_outages(tx, id).await?;
             store::set_subject_state(tx, id, "cancelled", Some(millis(now)), millis(now)).await?;
-            Ok(Vec::new())
+            if told.is_empty() {
+                return Ok(Vec::new());
+            }
+            let subject = store::subject(tx, id).await?;
+            let facts = Facts {
+                cause: one_line(&cancelled.reason),
+                ..planned_facts(runtime, subject.as_ref(), id, now, &cancelled.window)
+            };
+            let critical: HashSet<&str> = HashSet::new();
+            let plan = FanOut {
+                kind: NoticeKind::PlannedCancelled,
+                subject: id,
+                revision: 0,
+                facts: &facts,
+                due_at: plan::after_quiet_hours(now, rules),
+                critical_due_at: now,
+            };
+            let told: Vec<&str> = told.iter().map(String::as_str).collect();
+            notices_for(runtime, tx, &plan, &told, &critical).await
         }
+    }
+}
+
+/// The facts of a notice about an incident as the store knows it, at `at`.
+fn incident_facts(
+    runtime: &Runtime,
+    subject: Option<&SubjectRow>,
+    id: &str,
+    at: DateTime<Utc>,
+    cause: Option<String>,
+) -> Facts {
+    Facts {
+        area: subject.map_or_else(|| runtime.config.default_area.clone(), |s| s.area.clone()),
+        occurred_at: at,
+        estimated_restoration: None,
+        planned_start: None,
+        planned_end: None,
+        cause,
+        progress: None,
+        reference: id.to_owned(),
     }
 }
 

@@ -18,6 +18,7 @@ use fudian_events::PlannedEvent;
 use fudian_events::common::{AffectedCounts, TimeWindow};
 use fudian_events::dispatch::{EtrChanged, EtrSource, WorkOrderStatus, WorkOrderStatusChanged};
 use fudian_events::ids::{CustomerId, IncidentId, PlannedJobId};
+use fudian_events::outage::{CancelReason, IncidentState, OutageCancelled, OutageEvent};
 use fudian_events::planned::{
     NoticeDeadlines, PlannedApproved, PlannedCancelled, PlannedCompleted, PlannedStarted,
 };
@@ -338,23 +339,23 @@ async fn quiet_hours_hold_a_planned_advance_notice_but_never_an_outage_notice() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_is_not() {
-    a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_is_not_on(
+async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_called_off() {
+    a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_called_off_on(
         Backend::Postgres,
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_is_not_embedded()
+async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_called_off_embedded()
  {
-    a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_is_not_on(
+    a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_called_off_on(
         Backend::Embedded,
     )
     .await;
 }
 
-async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_is_not_on(
+async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelled_one_called_off_on(
     backend: Backend,
 ) {
     let grid = grid(5_000);
@@ -450,6 +451,33 @@ async fn a_planned_outage_is_announced_reminded_started_and_ended_and_a_cancelle
             .all(|r| r.state == "suppressed"),
         "{rows:?}"
     );
+    // Those told of the cancelled job hear it is off, once each.
+    let rows = h
+        .wait_rows("the cancellation notices", |rows| {
+            settled(rows, "planned_cancelled", 5)
+        })
+        .await;
+    let called_off: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.kind == "planned_cancelled")
+        .collect();
+    assert!(
+        called_off
+            .iter()
+            .all(|r| r.subject_id == "PLN-2" && r.state == "sent"),
+        "{called_off:?}"
+    );
+    let (_, notices) = service
+        .get(&format!("/v1/notices?customer={}", customers[0]))
+        .await;
+    let text = notices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "planned_cancelled")
+        .map(|n| n["text"].to_string())
+        .unwrap();
+    assert!(text.contains("取消"), "{text}");
     service.stop().await;
     h.finish().await;
 }
@@ -1202,4 +1230,63 @@ async fn relay_ceiling(store: &fudian_store::Store, count: usize) -> f64 {
     let elapsed = started.elapsed();
     assert_eq!(relayed, count as u64);
     count as f64 / elapsed.as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_told_of_an_outage_that_was_none_hear_their_supply_is_normal() {
+    let grid = grid(5_000);
+    let h = Harness::new(
+        Backend::Postgres,
+        Arc::clone(&grid),
+        NotifyConfig::default(),
+    )
+    .await;
+    let service = h.start().await;
+    let customers = ordinary(&grid, 20);
+    let (told, merged) = customers.split_at(10);
+    let cancelled = |incident: &str, reason, customers: &[String]| {
+        OutageEvent::Cancelled(OutageCancelled {
+            incident: IncidentId::new(incident),
+            revision: 2,
+            state: IncidentState::Cancelled,
+            reason,
+            merged_into: (reason == CancelReason::Merged).then(|| IncidentId::new("INC-OTHER")),
+            customers: ids(customers),
+            note: None,
+        })
+    };
+    h.publish_outage(detected("INC-FALSE", told, at(120))).await;
+    h.publish_outage(detected("INC-MERGED", merged, at(120)))
+        .await;
+    h.wait_rows("the outage notices", |rows| {
+        settled(rows, "outage_detected", 20)
+    })
+    .await;
+    // The merged one first: by the time the other's corrections are out, it was handled
+    // (one queue, in order), and it must have planned none.
+    h.publish_outage(cancelled("INC-MERGED", CancelReason::Merged, merged))
+        .await;
+    h.publish_outage(cancelled("INC-FALSE", CancelReason::NotConfirmed, told))
+        .await;
+    let rows = h
+        .wait_rows("the corrections", |rows| {
+            settled(rows, "outage_cancelled", 10)
+        })
+        .await;
+    let corrections: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.kind == "outage_cancelled")
+        .collect();
+    assert!(
+        corrections
+            .iter()
+            .all(|r| r.subject_id == "INC-FALSE" && r.state == "sent"),
+        "{corrections:?}"
+    );
+    let (_, notices) = service
+        .get(&format!("/v1/notices?customer={}", told[0]))
+        .await;
+    assert!(notices.to_string().contains("供电正常"), "{notices}");
+    service.stop().await;
+    h.finish().await;
 }
