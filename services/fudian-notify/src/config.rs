@@ -201,6 +201,11 @@ pub struct SenderSettings {
     /// waits for the provider's receipt before it is sent again (seconds). Receipts
     /// usually come within a minute; Alibaba pushes again at 1, 5 and 10 minutes.
     pub receipt_window_secs: u64,
+    /// Finished deliveries (sent, delivered, failed, suppressed) are kept this many days
+    /// after their last change, as the record of who was told what and when; then purged.
+    pub retention_days: u32,
+    /// Receipts are remembered this many hours to ignore the providers' re-pushes.
+    pub receipt_retention_hours: u32,
 }
 
 impl Default for SenderSettings {
@@ -211,6 +216,8 @@ impl Default for SenderSettings {
             lease_secs: 60,
             poll_interval_ms: 200,
             receipt_window_secs: 900,
+            retention_days: 400,
+            receipt_retention_hours: 48,
         }
     }
 }
@@ -276,6 +283,17 @@ impl NotifyConfig {
             return fail(
                 "sender.receipt_window_secs",
                 "must be between 1 and 86400 (a day)",
+            );
+        }
+        if self.sender.retention_days == 0 {
+            return fail("sender.retention_days", "must be at least 1");
+        }
+        if u64::from(self.sender.receipt_retention_hours) * 3_600
+            < 2 * self.sender.receipt_window_secs
+        {
+            return fail(
+                "sender.receipt_retention_hours",
+                "must cover twice sender.receipt_window_secs (receipts settle unanswered sms)",
             );
         }
         let base = self.detail_base_url.as_str();
@@ -348,6 +366,25 @@ mod tests {
             error.to_string().starts_with("notify.sender.lease_secs"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn receipts_must_be_kept_longer_than_unanswered_sms_wait_for_them() {
+        let mut config = NotifyConfig::default();
+        config.sender.receipt_window_secs = 0;
+        assert_eq!(
+            config.validate().unwrap_err().key,
+            "sender.receipt_window_secs"
+        );
+        config.sender.receipt_window_secs = 86_400;
+        config.sender.receipt_retention_hours = 24;
+        assert_eq!(
+            config.validate().unwrap_err().key,
+            "sender.receipt_retention_hours"
+        );
+        config.sender.receipt_retention_hours = 48;
+        config.sender.retention_days = 0;
+        assert_eq!(config.validate().unwrap_err().key, "sender.retention_days");
     }
 
     #[test]

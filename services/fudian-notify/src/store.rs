@@ -1025,6 +1025,35 @@ pub async fn apply_receipt(
     ))
 }
 
+// ---------------------------------------------------------------- retention
+
+/// Rows per purge statement, so a purge never holds many locks for long.
+const PURGE_CHUNK: i64 = 10_000;
+
+/// Deletes up to [`PURGE_CHUNK`] finished deliveries last changed before `deliveries_before`
+/// and receipts received before `receipts_before`; returns (deliveries, receipts) deleted.
+/// Call again while it deletes a full chunk.
+pub async fn purge(
+    tx: &mut Tx,
+    deliveries_before: i64,
+    receipts_before: i64,
+) -> Result<(u64, u64)> {
+    const DELIVERIES: &str = "DELETE FROM notify.deliveries WHERE id IN (SELECT id \
+         FROM notify.deliveries WHERE updated_at < $1 AND settle_by IS NULL \
+         AND state IN ('sent', 'delivered', 'failed', 'suppressed') LIMIT $2)";
+    const RECEIPTS: &str = "DELETE FROM notify.receipts WHERE dedup_key IN (SELECT dedup_key \
+         FROM notify.receipts WHERE received_at < $1 LIMIT $2)";
+    let deliveries = exec!(tx, DELIVERIES, DELIVERIES, deliveries_before, PURGE_CHUNK);
+    let receipts = exec!(tx, RECEIPTS, RECEIPTS, receipts_before, PURGE_CHUNK);
+    Ok((deliveries, receipts))
+}
+
+/// Whether a purge deleted a full chunk of either (more may be left).
+pub fn purge_was_full((deliveries, receipts): (u64, u64)) -> bool {
+    let full = u64::try_from(PURGE_CHUNK).unwrap_or(u64::MAX);
+    deliveries >= full || receipts >= full
+}
+
 // ---------------------------------------------------------------- reads for the API
 
 /// One delivery as the API shows it.

@@ -60,6 +60,11 @@ pub fn spawn(
         let shutdown = shutdown.clone();
         tasks.spawn(async move { pool.work(worker, shutdown).await });
     }
+    {
+        let pool = Arc::clone(&pool);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { pool.purge(shutdown).await });
+    }
     tasks.spawn(async move { pool.recover(shutdown).await });
 }
 
@@ -116,6 +121,51 @@ impl Pool {
             }
         }
         tracing::debug!(worker, "notify sender stopped");
+    }
+
+    /// Purges finished deliveries and old receipts past their retention, at start and
+    /// then hourly, a chunk per transaction.
+    async fn purge(&self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(3_600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(error) = self.purge_once(&shutdown).await {
+                        tracing::warn!(error = %error, "notify retention purge failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn purge_once(&self, shutdown: &CancellationToken) -> Result<(), ServiceError> {
+        let sender = &self.runtime.config.sender;
+        let now = Utc::now();
+        let deliveries_before =
+            (now - TimeDelta::days(i64::from(sender.retention_days))).timestamp_millis();
+        let receipts_before =
+            (now - TimeDelta::hours(i64::from(sender.receipt_retention_hours))).timestamp_millis();
+        let (mut deliveries, mut receipts) = (0, 0);
+        loop {
+            let mut tx = self.runtime.store.begin().await?;
+            let purged = store::purge(&mut tx, deliveries_before, receipts_before).await?;
+            tx.commit().await?;
+            deliveries += purged.0;
+            receipts += purged.1;
+            if !store::purge_was_full(purged) || shutdown.is_cancelled() {
+                break;
+            }
+        }
+        if deliveries + receipts > 0 {
+            tracing::info!(
+                deliveries.purged = deliveries,
+                receipts.purged = receipts,
+                "notify records past their retention purged"
+            );
+        }
+        Ok(())
     }
 
     /// Recovers expired claims and settles unanswered SMS at start and then every quarter

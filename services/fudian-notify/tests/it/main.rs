@@ -6,6 +6,7 @@
 //! mid-fan-out and started again.
 
 mod kill;
+mod retention;
 mod service;
 mod support;
 
