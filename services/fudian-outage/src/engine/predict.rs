@@ -98,6 +98,20 @@ impl Engine {
                 "last gasp of meter `{meter}` predates the restoration of its incident"
             ))]);
         }
+        // A gasp overtaken by its meter's power-restored, with no incident around it: a
+        // blip already over (AMI reorders), recorded as the meter's interruption.
+        if let Some(&restored_at) = self.state.orphan_restores.get(&c)
+            && at <= restored_at
+        {
+            self.state.orphan_restores.remove(&c);
+            let momentary_ms = secs(self.state.rules.momentary_secs);
+            return Ok(vec![Effect::MeterInterruption(MeterInterruption {
+                customer: self.customer_id(c),
+                started_at: time(at),
+                ended_at: time(restored_at),
+                kind: interruption_kind(at, restored_at, momentary_ms),
+            })]);
+        }
         self.check_meter_order(c, "last gasp", at)?;
         if self.state.held_gasps.contains_key(&c) {
             return Ok(vec![ignored(format!(
@@ -190,6 +204,8 @@ impl Engine {
             })]);
         }
         let Some(seq) = self.active_incident_of(c) else {
+            // Its last gasp may still come, reordered behind it.
+            self.state.orphan_restores.insert(c, at);
             return Ok(vec![ignored(format!(
                 "meter `{meter}` reports supply and no interruption is known"
             ))]);
@@ -1057,6 +1073,9 @@ impl Engine {
             }
         }
         let keep = secs(self.state.rules.recent_restore_secs);
+        self.state
+            .orphan_restores
+            .retain(|_, &mut restored_at| restored_at + keep > now);
         while self
             .state
             .recent_order

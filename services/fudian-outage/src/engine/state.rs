@@ -195,6 +195,11 @@ pub struct EngineState {
     pub(crate) pings: BTreeMap<String, Ping>,
     pub(crate) fpi_pending: HashMap<u32, (bool, Millis)>,
     pub(crate) meter_last: HashMap<u32, Millis>,
+    /// Power-restored messages that came with no interruption known for their meter,
+    /// by meter: a last gasp reordered behind one is a blip already over, recorded when
+    /// it comes (kept as long as recent restorations are).
+    #[serde(default)]
+    pub(crate) orphan_restores: HashMap<u32, Millis>,
     pub(crate) seen: VecDeque<EventId>,
     pub(crate) planned: HashMap<u32, PlannedMark>,
     pub(crate) next_incident: u32,
@@ -220,6 +225,7 @@ impl EngineState {
             pings: BTreeMap::new(),
             fpi_pending: HashMap::new(),
             meter_last: HashMap::new(),
+            orphan_restores: HashMap::new(),
             seen: VecDeque::new(),
             planned: HashMap::new(),
             next_incident: 1,

@@ -597,6 +597,43 @@ fn a_late_last_gasp_overtaken_by_its_power_restored_is_late_news_not_out_of_orde
 }
 
 #[test]
+fn a_meters_last_gasp_overtaken_by_its_power_restored_is_recorded_as_a_blip_not_dead_lettered() {
+    let mut engine = engine();
+    // No incident: the meter blinked, and the head-end delivered the restore first.
+    let effects = feed(&mut engine, power_back("C13"), 20);
+    assert!(
+        effects.iter().all(|e| matches!(e, Effect::Ignored(_))),
+        "{effects:?}"
+    );
+    let late = engine
+        .handle(Input::Field(&field(gasp("C13"), 0)), at(25))
+        .unwrap();
+    assert!(
+        matches!(late.as_slice(),
+        [Effect::MeterInterruption(m)] if m.kind == InterruptionKind::Momentary
+            && m.customer.as_str() == "C13" && m.started_at == at(0) && m.ended_at == at(20)),
+        "{late:?}"
+    );
+    assert!(engine.tick(at(90)).is_empty());
+    assert!(engine.incidents().is_empty());
+    // Recorded once: the same gasp again is out of order, as any stale meter message.
+    assert!(
+        engine
+            .handle(Input::Field(&field(gasp("C13"), 0)), at(95))
+            .is_err()
+    );
+}
+
+#[test]
+fn an_old_snapshot_without_orphan_restores_still_loads() {
+    let engine = engine();
+    let mut json = serde_json::to_value(engine.snapshot()).unwrap();
+    json.as_object_mut().unwrap().remove("orphan_restores");
+    let state: EngineState = serde_json::from_value(json).unwrap();
+    assert!(state.orphan_restores.is_empty());
+}
+
+#[test]
 fn switching_restores_part_of_an_incident_and_the_tie_the_rest() {
     let mut engine = engine();
     let effects = feed(&mut engine, trip("REC"), 0);
