@@ -874,11 +874,13 @@ pub struct ReceiptRow {
     pub delivered: Option<bool>,
     /// The answer to record on the delivery (JSON).
     pub answer: Option<String>,
+    /// When it came (Unix milliseconds).
+    pub received_at: i64,
 }
 
 /// Remembers a receipt, not yet matched to a delivery; `false` when it was seen before
 /// (a provider's re-push), and then nothing is stored.
-pub async fn receipt_is_new(tx: &mut Tx, receipt: &ReceiptRow, now: i64) -> Result<bool> {
+pub async fn receipt_is_new(tx: &mut Tx, receipt: &ReceiptRow) -> Result<bool> {
     const SQL: &str = "INSERT INTO notify.receipts (dedup_key, provider, received_at, \
                        provider_message_id, recipient_hash, delivered, answer, matched) \
                        VALUES ($1, $2, $3, $4, $5, $6, $7, false) ON CONFLICT DO NOTHING";
@@ -888,7 +890,7 @@ pub async fn receipt_is_new(tx: &mut Tx, receipt: &ReceiptRow, now: i64) -> Resu
         SQL,
         &receipt.dedup_key,
         &receipt.provider,
-        now,
+        receipt.received_at,
         &receipt.provider_message_id,
         &receipt.recipient_hash,
         receipt.delivered,
@@ -896,12 +898,23 @@ pub async fn receipt_is_new(tx: &mut Tx, receipt: &ReceiptRow, now: i64) -> Resu
     ) == 1)
 }
 
-/// Receipts that matched no delivery yet, received since `since`, oldest first.
-pub async fn unmatched_receipts(tx: &mut Tx, since: i64, limit: i64) -> Result<Vec<ReceiptRow>> {
+/// Receipts that matched no delivery yet, received since `since`, oldest first, after
+/// the receipt `after` (its time and key: the last one of the previous page).
+pub async fn unmatched_receipts(
+    tx: &mut Tx,
+    since: i64,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<ReceiptRow>> {
     const SQL: &str = "SELECT dedup_key, provider, provider_message_id, recipient_hash, \
-                       delivered, answer FROM notify.receipts \
-                       WHERE NOT matched AND received_at >= $1 ORDER BY received_at LIMIT $2";
-    Ok(fetch!(tx, ReceiptRow, SQL, SQL, since, limit))
+                       delivered, answer, received_at FROM notify.receipts \
+                       WHERE NOT matched AND received_at >= $1 \
+                       AND (received_at > $2 OR (received_at = $2 AND dedup_key > $3)) \
+                       ORDER BY received_at, dedup_key LIMIT $4";
+    let (after_at, after_key) = after.unwrap_or((i64::MIN, ""));
+    Ok(fetch!(
+        tx, ReceiptRow, SQL, SQL, since, after_at, after_key, limit
+    ))
 }
 
 /// Notes that a remembered receipt found its delivery.

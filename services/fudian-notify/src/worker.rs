@@ -240,17 +240,35 @@ impl Pool {
     /// Applies receipts that found no delivery when they came, received since `since`;
     /// returns how many found one now.
     async fn retry_unmatched_receipts(&self, since: i64) -> Result<u64, ServiceError> {
-        const PAGE: i64 = 1_000;
-        let mut tx = self.runtime.store.begin().await?;
-        let receipts = store::unmatched_receipts(&mut tx, since, PAGE).await?;
-        let now = Utc::now().timestamp_millis();
+        // Pages, so receipts that will never match (another system's messages on the same
+        // account) cannot hide newer ones; one transaction per page.
+        const PAGE: usize = 1_000;
+        let mut after: Option<(i64, String)> = None;
         let mut matched = 0;
-        for receipt in &receipts {
-            if store::apply_remembered_receipt(&mut tx, receipt, now).await? {
-                matched += 1;
+        loop {
+            let mut tx = self.runtime.store.begin().await?;
+            let cursor = after.as_ref().map(|(at, key)| (*at, key.as_str()));
+            let receipts = store::unmatched_receipts(
+                &mut tx,
+                since,
+                cursor,
+                i64::try_from(PAGE).unwrap_or(i64::MAX),
+            )
+            .await?;
+            let now = Utc::now().timestamp_millis();
+            for receipt in &receipts {
+                if store::apply_remembered_receipt(&mut tx, receipt, now).await? {
+                    matched += 1;
+                }
+            }
+            tx.commit().await?;
+            match receipts.last() {
+                Some(last) if receipts.len() == PAGE => {
+                    after = Some((last.received_at, last.dedup_key.clone()));
+                }
+                _ => break,
             }
         }
-        tx.commit().await?;
         if matched > 0 {
             tracing::info!(
                 receipts.matched = matched,

@@ -84,9 +84,10 @@ async fn apply(
         recipient_hash: recipient_hash.map(str::to_owned),
         delivered: Some(delivered),
         answer: Some(answer),
+        received_at: now,
     };
     let mut tx = api.runtime.store.begin().await?;
-    if !store::receipt_is_new(&mut tx, &receipt, now).await? {
+    if !store::receipt_is_new(&mut tx, &receipt).await? {
         tracing::debug!(provider, "duplicate receipt ignored");
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! Retention: finished deliveries and old receipts are purged past their age; deliveries
-//! still to send or to settle never are. The SQL runs on both backends.
+//! Store housekeeping: finished deliveries and old receipts are purged past their age
+//! (deliveries still to send or to settle never are), and receipts kept unmatched are read
+//! back page by page. The SQL runs on both backends.
 
 use std::sync::Arc;
 
@@ -28,12 +29,9 @@ async fn purge_keeps_what_is_unfinished(backend: Backend) {
         recipient_hash: None,
         delivered: Some(true),
         answer: Some("{}".into()),
+        received_at: now - 1_000,
     };
-    assert!(
-        store::receipt_is_new(&mut tx, &receipt, now - 1_000)
-            .await
-            .unwrap()
-    );
+    assert!(store::receipt_is_new(&mut tx, &receipt).await.unwrap());
     tx.commit().await.unwrap();
 
     // Nothing is old enough yet.
@@ -77,7 +75,35 @@ async fn purge_keeps_what_is_unfinished(backend: Backend) {
     assert_eq!(&left[0].customer_id, waiting);
     // The receipt is gone, so the same key is new again.
     let mut tx = h.store.begin().await.unwrap();
-    assert!(store::receipt_is_new(&mut tx, &receipt, now).await.unwrap());
+    assert!(store::receipt_is_new(&mut tx, &receipt).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // Unmatched receipts come back in pages: three at one instant, two per page.
+    let mut tx = h.store.begin().await.unwrap();
+    for key in ["a", "b", "c"] {
+        let kept = ReceiptRow {
+            dedup_key: format!("aliyun_sms/{key}"),
+            received_at: now + 5,
+            ..receipt.clone()
+        };
+        assert!(store::receipt_is_new(&mut tx, &kept).await.unwrap());
+    }
+    let first = store::unmatched_receipts(&mut tx, now + 1, None, 2)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = first.iter().map(|r| r.dedup_key.as_str()).collect();
+    assert_eq!(keys, ["aliyun_sms/a", "aliyun_sms/b"]);
+    let last = &first[1];
+    let rest = store::unmatched_receipts(
+        &mut tx,
+        now + 1,
+        Some((last.received_at, last.dedup_key.as_str())),
+        2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].dedup_key, "aliyun_sms/c");
     tx.commit().await.unwrap();
     h.finish().await;
 }
