@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -47,11 +47,20 @@ impl Readiness {
     }
 }
 
-/// Installs the global Prometheus recorder; call once per process.
+/// The process's Prometheus recorder: installed on the first call, the same handle after
+/// (a process has one global recorder, and both `fudian up` and a service served alone
+/// want it).
 pub fn install_metrics() -> Result<PrometheusHandle, BootstrapError> {
-    PrometheusBuilder::new()
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    // Two first calls at once: one installs, the other fails to and reports it; a caller
+    // that lost the race can call again.
+    let handle = PrometheusBuilder::new()
         .install_recorder()
-        .map_err(|e| BootstrapError::Metrics(e.to_string()))
+        .map_err(|e| BootstrapError::Metrics(e.to_string()))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 #[derive(Clone)]
@@ -70,7 +79,7 @@ pub fn router(readiness: Readiness, metrics: Option<PrometheusHandle>) -> Router
 }
 
 /// Serves one service on its own (the `run` of a service crate): `api` with `/healthz`,
-/// `/readyz` (`readiness`) and `/metrics`, with the callers' addresses available to
+/// `/readyz` (`readiness`) and `/metrics` (the process's recorder), with the callers' addresses available to
 /// handlers (per-IP limits), until `shutdown`.
 pub async fn serve(
     api: Router,
@@ -78,7 +87,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    let app = api.merge(router(readiness, None));
+    // A process whose recorder someone else installed (not through here) serves no
+    // metrics rather than failing.
+    let metrics = install_metrics()
+        .inspect_err(|error| tracing::warn!(%error, "no /metrics: the recorder is not ours"))
+        .ok();
+    let app = api.merge(router(readiness, metrics));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -149,5 +163,18 @@ mod tests {
             get_status(app, "/readyz").await,
             (StatusCode::OK, "ready".to_owned())
         );
+    }
+
+    #[tokio::test]
+    async fn the_metrics_recorder_is_installed_once_and_shared() {
+        let first = install_metrics().unwrap();
+        let second = install_metrics().unwrap();
+        metrics::counter!("fudian_health_test_total").increment(3);
+        for handle in [first, second] {
+            let (status, body) =
+                get_status(router(Readiness::default(), Some(handle)), "/metrics").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains("fudian_health_test_total 3"), "{body}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The crash test of issue 5: the notify service runs in its own process (this test
-//! binary started again on [`notify_service_child_process`], serving the service on a
-//! port with the real RabbitMQ, PostgreSQL and the provider stubs of the parent), is
+//! binary started again on [`notify_service_child_process`], serving the service with
+//! `fudian_notify::run` on a port, with the real RabbitMQ, PostgreSQL and the provider
+//! stubs of the parent), is
 //! killed with SIGKILL in the middle of a 5,000-customer fan-out, and is started again.
 //! Every customer must then have exactly the notices they should: none missing, none
 //! repeated, also for SMS, whose `SendSms` is not idempotent and is settled by the
@@ -68,23 +69,14 @@ fn notify_service_child_process() {
             store,
             grid: grid(spec.customers),
         };
-        // As `fudian serve notify` does: the service's routes beside the health routes
-        // and the Prometheus metrics.
-        let metrics = fudian_bootstrap::health::install_metrics().unwrap();
-        let running =
-            fudian_notify::start(config, deps, tokio_util::sync::CancellationToken::new())
-                .await
-                .unwrap();
-        let readiness = fudian_bootstrap::health::Readiness::default();
-        let app = running
-            .router
-            .merge(fudian_bootstrap::health::router(readiness, Some(metrics)));
         let listener = tokio::net::TcpListener::bind(&spec.http_addr)
             .await
             .unwrap();
-        axum::serve(
+        fudian_notify::run(
+            config,
+            deps,
             listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            tokio_util::sync::CancellationToken::new(),
         )
         .await
         .unwrap();
