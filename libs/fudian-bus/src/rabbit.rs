@@ -93,11 +93,54 @@ struct Topology {
     queues: Vec<QueueSpec>,
 }
 
-/// The publishing connection and its confirm-mode channel.
+/// The publishing connection and its confirm-mode channels.
 struct Link {
     generation: u64,
     connection: Connection,
-    channel: Channel,
+    /// Confirm-mode channels no publish round is using. A round has its channel to itself,
+    /// so every `basic.return` on it is about one of the round's own messages: lapin hands
+    /// a return to whichever confirm of a multiple-ack it resolves first, and the round
+    /// puts it right by message id (see [`attribute_returns`]). Concurrent publishers on
+    /// one channel could not tell whose a return was.
+    idle: Mutex<Vec<Channel>>,
+}
+
+impl Link {
+    fn is_up(&self) -> bool {
+        self.connection.status().connected()
+    }
+
+    /// An idle channel of this connection, or a new one in confirm mode.
+    async fn take_channel(&self) -> Result<Channel, BusError> {
+        loop {
+            let Some(channel) = lock(&self.idle).pop() else {
+                break;
+            };
+            if channel.status().connected() {
+                return Ok(channel);
+            }
+        }
+        let channel = within(
+            BROKER_PATIENCE,
+            "channel.open",
+            self.connection.create_channel(),
+        )
+        .await?;
+        within(
+            BROKER_PATIENCE,
+            "confirm.select",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
+        Ok(channel)
+    }
+
+    /// Returns a channel after its round; a closed one is dropped.
+    fn give_back(&self, channel: Channel) {
+        if channel.status().connected() {
+            lock(&self.idle).push(channel);
+        }
+    }
 }
 
 /// How long one broker round trip (ack, cancel, close) may take before the connection is
@@ -228,25 +271,105 @@ async fn send(
     .await
 }
 
-/// What the broker said about one publish.
+/// What the broker said about one publish of a round, with the id of the message any
+/// `basic.return` lapin attached to it (`Some("")` for a return without an id).
+#[derive(Debug)]
+enum Confirmed {
+    Ack { returned: Option<String> },
+    Nack { returned: Option<String> },
+    Failed(BusError),
+}
+
+impl Confirmed {
+    fn of(confirmation: Result<Confirmation, BusError>) -> Self {
+        let id = |message: &lapin::message::Delivery| {
+            message
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        match confirmation {
+            Ok(Confirmation::Ack(returned)) => Self::Ack {
+                returned: returned.as_deref().map(id),
+            },
+            Ok(Confirmation::Nack(returned)) => Self::Nack {
+                returned: returned.as_deref().map(id),
+            },
+            Ok(Confirmation::NotRequested) => Self::Failed(BusError::Broker(
+                "publisher confirms are not enabled on the channel".into(),
+            )),
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// What the broker said about one publish awaited on its own.
 fn confirmed(
     message: &WireMessage,
     confirmation: Result<Confirmation, BusError>,
 ) -> Result<(), BusError> {
-    match confirmation? {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => Err(BusError::Unroutable {
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-            message_id: message.message_id.clone(),
-        }),
-        Confirmation::Nack(None) => Err(BusError::Nacked {
-            message_id: message.message_id.clone(),
-        }),
-        Confirmation::NotRequested => Err(BusError::Broker(
-            "publisher confirms are not enabled on the channel".into(),
-        )),
+    attribute_returns(
+        std::slice::from_ref(message),
+        vec![(0, Confirmed::of(confirmation))],
+    )
+    .pop()
+    .map_or(Ok(()), |(_, outcome)| outcome)
+}
+
+/// The outcome of each publish of one round (`(index into messages, what the broker said)`,
+/// on a channel no one else used meanwhile). A returned message is unroutable whichever
+/// confirm lapin attached its return to: returns are matched to the round's messages by
+/// message id. A return whose id matches none of them (or is empty) counts against the
+/// confirm it came with, as the broker's order suggests.
+fn attribute_returns(
+    messages: &[WireMessage],
+    confirmations: Vec<(usize, Confirmed)>,
+) -> Vec<(usize, Result<(), BusError>)> {
+    let in_round: HashSet<&str> = confirmations
+        .iter()
+        .map(|(index, _)| messages[*index].message_id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let mut returned: HashSet<String> = HashSet::new();
+    let mut returned_here: HashSet<usize> = HashSet::new();
+    for (index, confirmed) in &confirmations {
+        if let Confirmed::Ack { returned: Some(id) } | Confirmed::Nack { returned: Some(id) } =
+            confirmed
+        {
+            if in_round.contains(id.as_str()) {
+                returned.insert(id.clone());
+            } else {
+                returned_here.insert(*index);
+            }
+        }
     }
+    let unroutable = |message: &WireMessage| BusError::Unroutable {
+        exchange: message.exchange.clone(),
+        routing_key: message.routing_key.clone(),
+        message_id: message.message_id.clone(),
+    };
+    confirmations
+        .into_iter()
+        .map(|(index, confirmed)| {
+            let message = &messages[index];
+            let outcome = if returned.contains(message.message_id.as_str())
+                || returned_here.contains(&index)
+            {
+                Err(unroutable(message))
+            } else {
+                match confirmed {
+                    Confirmed::Ack { .. } => Ok(()),
+                    Confirmed::Nack { .. } => Err(BusError::Nacked {
+                        message_id: message.message_id.clone(),
+                    }),
+                    Confirmed::Failed(error) => Err(error),
+                }
+            };
+            (index, outcome)
+        })
+        .collect()
 }
 
 impl RabbitBus {
@@ -310,7 +433,7 @@ impl RabbitBus {
         }
         let current = lock(&self.shared.link).clone();
         match current {
-            Some(link) if link.channel.status().connected() => Ok(link),
+            Some(link) if link.is_up() => Ok(link),
             _ => self.relink(None, self.publish_backoff()).await,
         }
     }
@@ -325,7 +448,7 @@ impl RabbitBus {
         let current = lock(&self.shared.link).clone();
         if let Some(link) = current
             && Some(link.generation) != broken
-            && link.channel.status().connected()
+            && link.is_up()
         {
             return Ok(link);
         }
@@ -352,7 +475,7 @@ impl RabbitBus {
                     let link = Arc::new(Link {
                         generation: self.shared.generation.fetch_add(1, Ordering::Relaxed) + 1,
                         connection,
-                        channel,
+                        idle: Mutex::new(vec![channel]),
                     });
                     *lock(&self.shared.link) = Some(link.clone());
                     if attempts > 1 {
@@ -484,7 +607,23 @@ impl RabbitBus {
                 broken = None;
                 let mut retry = Vec::new();
                 let mut last_error = None;
-                for (index, outcome) in publish_round(&link.channel, &messages, &pending).await {
+                let outcomes = match link.take_channel().await {
+                    Ok(channel) => {
+                        let outcomes = publish_round(&channel, &messages, &pending).await;
+                        link.give_back(channel);
+                        outcomes
+                    }
+                    Err(error) => {
+                        let reason = error.to_string();
+                        pending
+                            .iter()
+                            .map(|&index| {
+                                (index, Err(BusError::Connection(format!("not sent: {reason}"))))
+                            })
+                            .collect()
+                    }
+                };
+                for (index, outcome) in outcomes {
                     match outcome {
                         Ok(()) => {}
                         Err(error) if error.is_transient() => {
@@ -859,15 +998,12 @@ async fn publish_round(
             Err(error) => outcomes.push((index, Err(error))),
         }
     }
+    let mut confirmations = Vec::with_capacity(in_flight.len());
     for (index, confirm) in in_flight {
-        outcomes.push((
-            index,
-            confirmed(
-                &messages[index],
-                within(CONFIRM_PATIENCE, "publisher confirm", confirm).await,
-            ),
-        ));
+        let confirmation = within(CONFIRM_PATIENCE, "publisher confirm", confirm).await;
+        confirmations.push((index, Confirmed::of(confirmation)));
     }
+    outcomes.extend(attribute_returns(messages, confirmations));
     outcomes
 }
 
@@ -1061,5 +1197,75 @@ async fn handle_batch<H: BatchHandler>(
         {
             count::acked(&spec.name, 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(ids: &[&str]) -> Vec<WireMessage> {
+        ids.iter()
+            .map(|id| WireMessage {
+                exchange: "fudian.field".into(),
+                routing_key: "scada.x".into(),
+                message_id: (*id).to_owned(),
+                headers: BTreeMap::new(),
+                body: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn ack(returned: Option<&str>) -> Confirmed {
+        Confirmed::Ack {
+            returned: returned.map(str::to_owned),
+        }
+    }
+
+    fn unroutable_ids(outcomes: &[(usize, Result<(), BusError>)]) -> Vec<String> {
+        outcomes
+            .iter()
+            .filter_map(|(_, outcome)| match outcome {
+                Err(BusError::Unroutable { message_id, .. }) => Some(message_id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_return_attached_to_another_confirm_is_put_on_its_own_message() {
+        let round = messages(&["m1", "m2", "m3"]);
+        // m3 came back, but lapin resolved m1's confirm with the return.
+        let outcomes = attribute_returns(
+            &round,
+            vec![(0, ack(Some("m3"))), (1, ack(None)), (2, ack(None))],
+        );
+        assert_eq!(unroutable_ids(&outcomes), ["m3"]);
+        assert!(outcomes[0].1.is_ok() && outcomes[1].1.is_ok());
+    }
+
+    #[test]
+    fn a_return_of_an_unknown_message_counts_against_the_confirm_it_came_with() {
+        let round = messages(&["m1", "m2"]);
+        let outcomes = attribute_returns(&round, vec![(0, ack(None)), (1, ack(Some("")))]);
+        assert_eq!(unroutable_ids(&outcomes), ["m2"]);
+    }
+
+    #[test]
+    fn nacks_and_failures_keep_their_own_errors() {
+        let round = messages(&["m1", "m2", "m3"]);
+        let outcomes = attribute_returns(
+            &round,
+            vec![
+                (0, Confirmed::Nack { returned: None }),
+                (1, Confirmed::Failed(BusError::Connection("gone".into()))),
+                (2, ack(None)),
+            ],
+        );
+        assert!(
+            matches!(&outcomes[0].1, Err(BusError::Nacked { message_id }) if message_id == "m1")
+        );
+        assert!(matches!(&outcomes[1].1, Err(BusError::Connection(_))));
+        assert!(outcomes[2].1.is_ok());
     }
 }

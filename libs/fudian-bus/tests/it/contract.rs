@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fudian_bus::{
     ATTEMPT_HEADER, BusError, CancellationToken, Delivery, ERROR_HEADER, HandlerError,
-    TRACEPARENT_HEADER,
+    TRACEPARENT_HEADER, WireMessage,
 };
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -140,6 +140,52 @@ pub async fn an_unroutable_publish_is_an_error(fixture: &Fixture) {
         .collect();
     ids.sort();
     assert_eq!(ids, ["m-3", "m-5"]);
+}
+
+/// Several publishers at once, one unroutable message among hundreds: the error names that
+/// message and no other publisher is told its messages were unroutable. (RabbitMQ acks a
+/// pipeline with multiple-acks, and lapin hands a `basic.return` to whichever confirm of
+/// one it resolves first.)
+pub async fn concurrent_publishers_are_told_only_of_their_own_unroutable_message(
+    fixture: &Fixture,
+) {
+    let exchange = fixture.exchange("fudian.field").await;
+    let spec = fixture.queue("outage.field").bind(&exchange, "scada.#");
+    fixture.declare(&spec).await;
+    for round in 0..5 {
+        let publishers = (0..4).map(|publisher| {
+            let bus = fixture.bus.clone();
+            let exchange = exchange.clone();
+            tokio::spawn(async move {
+                let batch: Vec<WireMessage> = (0..200)
+                    .map(|n| {
+                        let id = format!("r{round}-p{publisher}-m{n}");
+                        // Publisher 0 sends one message no queue is bound for.
+                        let key = if publisher == 0 && n == 150 {
+                            "ami.nowhere"
+                        } else {
+                            "scada.switch.opened"
+                        };
+                        message(&exchange, key, &id)
+                    })
+                    .collect();
+                bus.publish_batch(batch).await
+            })
+        });
+        let results = futures::future::join_all(publishers).await;
+        for (publisher, result) in results.into_iter().enumerate() {
+            let result = result.unwrap();
+            if publisher == 0 {
+                let expected = format!("r{round}-p0-m150");
+                assert!(
+                    matches!(&result, Err(BusError::Unroutable { message_id, .. }) if *message_id == expected),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "publisher {publisher}: {result:?}");
+            }
+        }
+    }
 }
 
 pub async fn a_transient_failure_is_retried_after_growing_delays_with_the_attempt_header(

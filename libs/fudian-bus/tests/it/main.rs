@@ -150,6 +150,7 @@ macro_rules! contract_tests {
 contract_tests!(
     a_published_message_is_delivered_once_and_acked,
     an_unroutable_publish_is_an_error,
+    concurrent_publishers_are_told_only_of_their_own_unroutable_message,
     a_transient_failure_is_retried_after_growing_delays_with_the_attempt_header,
     a_message_failing_max_attempts_times_lands_in_the_dlq_with_its_error,
     a_permanent_failure_goes_to_the_dlq_at_once,
