@@ -483,6 +483,7 @@ impl Runtime {
                     });
                 }
                 Effect::Ignored(ignored) => {
+                    metrics::counter!("fudian_outage_inputs_ignored_total").increment(1);
                     tracing::debug!(reason = %ignored.reason, "input changed nothing");
                 }
             }

@@ -68,14 +68,18 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    fn check_meter_order(&self, c: u32, what: &str, at: Millis) -> Result<(), EngineError> {
+    /// A meter message older than the meter's last one is late news (AMI head-ends queue
+    /// and reorder): the newest message tells the meter's state, so the older one changes
+    /// nothing. It is not bad input, so it is ignored with its reason, not dead-lettered.
+    fn stale_meter_message(&self, c: u32, what: &str, at: Millis) -> Option<Effect> {
         match self.state.meter_last.get(&c) {
-            Some(&last) if last > at => Err(EngineError::OutOfOrder {
-                what: format!("{what} of meter `{}`", self.grid.customer(c).id),
-                occurred_at: time(at).to_rfc3339(),
-                last_change: time(last).to_rfc3339(),
-            }),
-            _ => Ok(()),
+            Some(&last) if last > at => Some(ignored(format!(
+                "{what} of meter `{}` at {} is older than its last message at {}: late news",
+                self.grid.customer(c).id,
+                time(at).to_rfc3339(),
+                time(last).to_rfc3339()
+            ))),
+            _ => None,
         }
     }
 
@@ -112,7 +116,9 @@ impl Engine {
                 kind: interruption_kind(at, restored_at, momentary_ms),
             })]);
         }
-        self.check_meter_order(c, "last gasp", at)?;
+        if let Some(stale) = self.stale_meter_message(c, "last gasp", at) {
+            return Ok(vec![stale]);
+        }
         if self.state.held_gasps.contains_key(&c) {
             return Ok(vec![ignored(format!(
                 "a last gasp of meter `{meter}` is already held"
@@ -191,7 +197,9 @@ impl Engine {
         at: Millis,
     ) -> Result<Vec<Effect>, EngineError> {
         let c = self.customer_index(meter)?;
-        self.check_meter_order(c, "power restored", at)?;
+        if let Some(stale) = self.stale_meter_message(c, "power restored", at) {
+            return Ok(vec![stale]);
+        }
         self.state.meter_last.insert(c, at);
         let momentary_ms = secs(self.state.rules.momentary_secs);
         if let Some((_, gasp_at)) = self.state.held_gasps.remove(&c) {
