@@ -67,6 +67,32 @@ pub enum AreaClass {
     Rural,
 }
 
+impl AreaClass {
+    /// Every class, in report order.
+    pub const ALL: [Self; 4] = [Self::Core, Self::Urban, Self::Town, Self::Rural];
+
+    /// The wire name (`core`, `urban`, `town`, `rural`), as in the grid package.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::Urban => "urban",
+            Self::Town => "town",
+            Self::Rural => "rural",
+        }
+    }
+
+    /// The class of a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|class| class.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AreaClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A count per area class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AreaClassCounts {

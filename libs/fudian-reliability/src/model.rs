@@ -31,39 +31,9 @@ impl fmt::Display for TransformerId {
     }
 }
 
-/// Supply-area class (供电区域), as in the grid package's `area_class`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AreaClass {
-    /// 中心区
-    Core,
-    /// 市区
-    Urban,
-    /// 城镇
-    Town,
-    /// 农村
-    Rural,
-}
-
-impl AreaClass {
-    /// Every class, in report order.
-    pub const ALL: [AreaClass; 4] = [Self::Core, Self::Urban, Self::Town, Self::Rural];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Core => "core",
-            Self::Urban => "urban",
-            Self::Town => "town",
-            Self::Rural => "rural",
-        }
-    }
-}
-
-impl fmt::Display for AreaClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Supply-area class (供电区域), as in the grid package's `area_class`: the event contract's
+/// type, so reports, budgets and events name classes alike.
+pub use fudian_events::common::AreaClass;
 
 /// Why supply was lost, as far as the DL/T 836 variants care.
 ///

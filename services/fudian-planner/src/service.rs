@@ -144,16 +144,6 @@ pub fn rel_area(class: fudian_grid::AreaClass) -> RelArea {
     }
 }
 
-fn event_area(class: fudian_grid::AreaClass) -> fudian_events::common::AreaClass {
-    use fudian_events::common::AreaClass as E;
-    match class {
-        fudian_grid::AreaClass::Core => E::Core,
-        fudian_grid::AreaClass::Urban => E::Urban,
-        fudian_grid::AreaClass::Town => E::Town,
-        fudian_grid::AreaClass::Rural => E::Rural,
-    }
-}
-
 pub fn parse_rel_area(text: &str) -> Option<RelArea> {
     fudian_grid::AreaClass::parse(text).map(rel_area)
 }
@@ -543,7 +533,7 @@ impl Planner {
         let mut critical = Vec::new();
         for &c in &customers {
             let customer = self.grid.customer(c);
-            by_class.add(event_area(customer.area_class), 1);
+            by_class.add(rel_area(customer.area_class), 1);
             if let Some(Some(t)) = self.transformer_of.get(c as usize) {
                 low_voltage += 1;
                 transformers.push(t);
