@@ -627,6 +627,25 @@ fn a_meters_last_gasp_overtaken_by_its_power_restored_is_recorded_as_a_blip_not_
 }
 
 #[test]
+fn a_power_restored_older_than_the_meters_last_gasp_is_late_news_and_the_gasp_stands() {
+    let mut engine = engine();
+    feed(&mut engine, gasp("C13"), 10);
+    let stale = engine
+        .handle(Input::Field(&field(power_back("C13"), 5)), at(12))
+        .unwrap();
+    assert!(
+        matches!(stale.as_slice(), [Effect::Ignored(i)] if i.reason.contains("late news")),
+        "{stale:?}"
+    );
+    // The held gasp is untouched: power coming back later still ends it as a blip.
+    let effects = feed(&mut engine, power_back("C13"), 30);
+    assert!(
+        matches!(effects.as_slice(), [Effect::MeterInterruption(m)] if m.started_at == at(10)),
+        "{effects:?}"
+    );
+}
+
+#[test]
 fn an_old_snapshot_without_orphan_restores_still_loads() {
     let engine = engine();
     let mut json = serde_json::to_value(engine.snapshot()).unwrap();
