@@ -115,13 +115,15 @@ pub async fn start(
         templates,
     ));
     let tasks = TaskTracker::new();
+    // The senders first: if they cannot start, nothing is consuming yet.
+    worker::spawn(Arc::clone(&runtime), senders, &tasks, shutdown.clone())
+        .await
+        .context("failed to start the notice senders")?;
     {
         let runtime = Arc::clone(&runtime);
         let bus = deps.bus.clone();
-        let shutdown = shutdown.clone();
         tasks.spawn(async move { consume(bus, queue, runtime, shutdown).await });
     }
-    worker::spawn(Arc::clone(&runtime), senders, &tasks, shutdown);
     tasks.close();
     tracing::info!(queue = %config.queue, "notify service started");
     Ok(Running {

@@ -1038,6 +1038,31 @@ pub async fn apply_receipt(
     ))
 }
 
+// ---------------------------------------------------------------- channel stops
+
+/// Stops `channel` (its folder name) until `until` (a later stop wins).
+pub async fn stop_channel(tx: &mut Tx, channel: &str, until: i64) -> Result<u64> {
+    const SQL: &str = "INSERT INTO notify.channel_stops (channel, until) VALUES ($1, $2) \
+         ON CONFLICT (channel) DO UPDATE SET until = excluded.until \
+         WHERE excluded.until > notify.channel_stops.until";
+    const LITE: &str = "INSERT INTO notify.channel_stops (channel, until) VALUES ($1, $2) \
+         ON CONFLICT (channel) DO UPDATE SET until = excluded.until \
+         WHERE excluded.until > channel_stops.until";
+    Ok(exec!(tx, SQL, LITE, channel, until))
+}
+
+/// Channels stopped beyond `now`, with until when.
+pub async fn channel_stops(tx: &mut Tx, now: i64) -> Result<Vec<(String, i64)>> {
+    #[derive(FromRow)]
+    struct Row {
+        channel: String,
+        until: i64,
+    }
+    const SQL: &str = "SELECT channel, until FROM notify.channel_stops WHERE until > $1";
+    let rows = fetch!(tx, Row, SQL, SQL, now);
+    Ok(rows.into_iter().map(|r| (r.channel, r.until)).collect())
+}
+
 // ---------------------------------------------------------------- retention
 
 /// Rows per purge statement, so a purge never holds many locks for long.

@@ -38,22 +38,38 @@ use crate::store::{self, ClaimedRow, Recorded};
 use crate::templates::{Channel, NoticeKind};
 use crate::{ErrorClass, ProviderFailure};
 
-/// Starts the workers and the lease-recovery loop on `tasks`.
-pub fn spawn(
+/// Starts the workers, the lease-recovery and the retention loops on `tasks`, with the
+/// channel stops still in force loaded from the store.
+pub async fn spawn(
     runtime: Arc<Runtime>,
     senders: Senders,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
-) {
+) -> Result<(), ServiceError> {
     let workers = if runtime.store.as_postgres().is_some() {
         runtime.config.sender.workers
     } else {
         1
     };
+    let stopped = {
+        let mut tx = runtime.store.begin().await?;
+        let stops = store::channel_stops(&mut tx, Utc::now().timestamp_millis()).await?;
+        tx.commit().await?;
+        stops
+            .into_iter()
+            .filter_map(|(channel, until)| {
+                Some((
+                    plan::parse_channel(&channel)?,
+                    DateTime::<Utc>::from_timestamp_millis(until)?,
+                ))
+            })
+            .collect()
+    };
     let pool = Arc::new(Pool {
         runtime,
         senders,
-        stopped: Mutex::new(HashMap::new()),
+        stopped: Mutex::new(stopped),
+        new_stops: Mutex::new(Vec::new()),
     });
     for worker in 0..workers {
         let pool = Arc::clone(&pool);
@@ -66,15 +82,18 @@ pub fn spawn(
         tasks.spawn(async move { pool.purge(shutdown).await });
     }
     tasks.spawn(async move { pool.recover(shutdown).await });
+    Ok(())
 }
 
 struct Pool {
     runtime: Arc<Runtime>,
     senders: Senders,
     /// Channels whose account quota is used up for the day (WeChat 45009), until when:
-    /// their notices go to the next channel without asking the provider. In memory: after
-    /// a restart one send per channel finds out again.
+    /// their notices go to the next channel without asking the provider. Loaded from the
+    /// store at start; new stops are written with the round that found them.
     stopped: Mutex<HashMap<Channel, DateTime<Utc>>>,
+    /// Stops found in this round, not yet in the store.
+    new_stops: Mutex<Vec<(Channel, DateTime<Utc>)>>,
 }
 
 /// A claimed delivery, parsed.
@@ -302,6 +321,15 @@ impl Pool {
         let recorded = self.process(claimed).await?;
         let mut tx = self.runtime.store.begin().await?;
         store::record(&mut tx, &recorded, Utc::now().timestamp_millis()).await?;
+        let new_stops = std::mem::take(
+            &mut *self
+                .new_stops
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (channel, until) in new_stops {
+            store::stop_channel(&mut tx, channel.folder(), until.timestamp_millis()).await?;
+        }
         tx.commit().await?;
         for outcome in &recorded {
             metrics::counter!("fudian_notify_deliveries_total", "state" => outcome.state)
@@ -541,6 +569,10 @@ impl Pool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(channel, until);
+        self.new_stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((channel, until));
     }
 
     async fn mark_dispatched(&self, batch: &[Outgoing]) -> Result<(), ServiceError> {

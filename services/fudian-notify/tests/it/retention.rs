@@ -1,6 +1,6 @@
 //! Store housekeeping: finished deliveries and old receipts are purged past their age
-//! (deliveries still to send or to settle never are), and receipts kept unmatched are read
-//! back page by page. The SQL runs on both backends.
+//! (deliveries still to send or to settle never are), receipts kept unmatched are read
+//! back page by page, and channel stops keep the later one. The SQL runs on both backends.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use fudian_notify::store::{self, ReceiptRow};
 
 use crate::support::{Backend, Harness, at, detected, grid, ordinary, settled};
 
-async fn purge_keeps_what_is_unfinished(backend: Backend) {
+async fn store_housekeeping(backend: Backend) {
     let grid = grid(5_000);
     let h = Harness::new(backend, Arc::clone(&grid), NotifyConfig::default()).await;
     let service = h.start().await;
@@ -104,16 +104,30 @@ async fn purge_keeps_what_is_unfinished(backend: Backend) {
     .unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].dedup_key, "aliyun_sms/c");
+
+    // Channel stops: the later one wins, an earlier one does not shorten it.
+    store::stop_channel(&mut tx, "wechat", now + 1_000)
+        .await
+        .unwrap();
+    store::stop_channel(&mut tx, "wechat", now + 5_000)
+        .await
+        .unwrap();
+    store::stop_channel(&mut tx, "wechat", now + 2_000)
+        .await
+        .unwrap();
+    store::stop_channel(&mut tx, "sms", now - 1).await.unwrap();
+    let stops = store::channel_stops(&mut tx, now).await.unwrap();
+    assert_eq!(stops, [("wechat".to_owned(), now + 5_000)]);
     tx.commit().await.unwrap();
     h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_deletes_old_finished_deliveries_and_receipts_only_on_postgresql() {
-    purge_keeps_what_is_unfinished(Backend::Postgres).await;
+async fn purge_receipt_paging_and_channel_stops_on_postgresql() {
+    store_housekeeping(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_deletes_old_finished_deliveries_and_receipts_only_embedded() {
-    purge_keeps_what_is_unfinished(Backend::Embedded).await;
+async fn purge_receipt_paging_and_channel_stops_embedded() {
+    store_housekeeping(Backend::Embedded).await;
 }

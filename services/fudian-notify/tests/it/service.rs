@@ -204,6 +204,25 @@ async fn a_used_up_daily_wechat_quota_sends_later_notices_straight_to_the_next_c
         wechat_requests,
         "wechat not asked again today"
     );
+
+    // A restarted service remembers the stop.
+    service.stop().await;
+    let service = h.start().await;
+    let third = customer_preferring(&grid, GridChannel::Wechat, 22);
+    h.publish_outage(detected("INC-Q3", std::slice::from_ref(&third), at(120)))
+        .await;
+    let rows = h
+        .wait_rows("the third notice", |rows| {
+            settled(rows, "outage_detected", 3)
+        })
+        .await;
+    let row = rows.iter().find(|r| r.customer_id == third).unwrap();
+    assert_eq!(row.channel.as_deref(), Some("sms"), "{row:?}");
+    assert_eq!(
+        stubs.wechat.requests(),
+        wechat_requests,
+        "wechat not asked again after the restart"
+    );
     service.stop().await;
     h.finish().await;
 }
