@@ -326,7 +326,7 @@ async fn an_unanswered_sms_is_settled_by_its_receipt_or_sent_again(backend: Back
     let stubs = Stubs::start().await.unwrap();
     let grid = grid(5_000);
     let mut config = stub_config(&stubs);
-    config.sender.receipt_window_secs = 2;
+    config.sender.receipt_window_secs = 5;
     if let Some(tencent) = config.providers.tencent_sms.as_mut() {
         tencent.http.timeout_ms = 300;
     }
@@ -358,7 +358,7 @@ async fn an_unanswered_sms_is_settled_by_its_receipt_or_sent_again(backend: Back
         .await;
     assert_eq!(rows[0].provider.as_deref(), Some("tencent_sms"));
     // Past the window: still one message, still delivered.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
     assert_eq!(
         stubs.tencent.accepted_for(&phone_of(&with_receipt)).len(),
         1
