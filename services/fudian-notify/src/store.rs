@@ -634,7 +634,7 @@ pub async fn claim(tx: &mut Tx, now: i64, lease_until: i64, limit: i64) -> Resul
 /// local sink) and SMS whose request had not left yet (`dispatched_at` unset) go back to
 /// the queue. SMS whose request may have left, when an SMS provider is configured, wait
 /// for their receipt until `settle_by` (SendSms is not idempotent: resending at once could
-/// text twice); [`settle`] resends those no receipt came for. Returns (requeued, unsettled).
+/// text twice); [`resend_unsettled`] resends those no receipt came for. Returns (requeued, unsettled).
 pub async fn recover_expired(
     tx: &mut Tx,
     now: i64,
@@ -745,7 +745,7 @@ pub struct Recorded {
     pub segments: Option<i32>,
     pub sent_at: Option<i64>,
     /// Set when an SMS may have gone without an answer (timed out): the receipt is
-    /// awaited until then, and the SMS sent again only if none came (see [`settle`]).
+    /// awaited until then, and the SMS sent again only if none came (see [`resend_unsettled`]).
     pub settle_by: Option<i64>,
 }
 
@@ -1068,7 +1068,7 @@ pub async fn channel_stops(tx: &mut Tx, now: i64) -> Result<Vec<(String, i64)>> 
 /// Rows per purge statement, so a purge never holds many locks for long.
 const PURGE_CHUNK: i64 = 10_000;
 
-/// Deletes up to [`PURGE_CHUNK`] finished deliveries last changed before `deliveries_before`
+/// Deletes up to `PURGE_CHUNK` (10,000) finished deliveries last changed before `deliveries_before`
 /// and receipts received before `receipts_before`; returns (deliveries, receipts) deleted.
 /// Call again while it deletes a full chunk.
 pub async fn purge(

@@ -1,6 +1,6 @@
 //! The sender pool: workers claim due deliveries from the store (`FOR UPDATE SKIP LOCKED`
 //! on PostgreSQL; one worker on SQLite), render them per channel, send them in batches
-//! through the configured [`Sender`]s (or, with no provider configured at all, the local
+//! through the configured [`Sender`](crate::send::Sender)s (or, with no provider configured at all, the local
 //! sink: marked sent to no provider), and record each answer: sent, failed, suppressed,
 //! or queued again with the attempt and the next attempt time (retry with backoff and
 //! jitter, or the next channel of the customer's order).

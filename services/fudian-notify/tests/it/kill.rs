@@ -170,16 +170,14 @@ async fn counter(base: &str, name: &str) -> f64 {
 
 /// Deliveries not finished yet: queued, being sent, or sent and waiting for their
 /// receipt to settle them.
-async fn unfinished(database_url: &str) -> i64 {
-    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+async fn unfinished(h: &Harness) -> i64 {
     let (count,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM notify.deliveries \
          WHERE state IN ('queued', 'sending') OR settle_by IS NOT NULL",
     )
-    .fetch_one(&pool)
+    .fetch_one(h.store.as_postgres().unwrap())
     .await
     .unwrap();
-    pool.close().await;
     count
 }
 
@@ -267,7 +265,7 @@ async fn killing_the_service_process_mid_fan_out_and_restarting_sends_every_miss
             .filter(|r: &&crate::support::Row| r.kind == "outage_detected")
             .count();
         if planned > 0
-            && unfinished(&database_url).await == 0
+            && unfinished(&h).await == 0
             && stubs.tencent.receipts_pending() + stubs.aliyun.receipts_pending() == 0
         {
             break;
